@@ -1,0 +1,35 @@
+# Two entry points for a fresh machine: `make demo` and `make test`. Both are idempotent.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export HF_HUB_DISABLE_TELEMETRY := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install demo test test-fast bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/install_env.sh
+	bash scripts/install_env.sh $(VENV)
+	@touch $(STAMP)
+
+## demo: run the main jobs on the bundled default models, fully offline.
+demo: install
+	HF_HUB_OFFLINE=1 $(PY) -m jepa_core.demo --output-dir runs/demo
+
+## test: the whole test suite (bundled-model integration tests included), slowest tests listed.
+test: install
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+## test-fast: unit tests on tiny random models only.
+test-fast: install
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not bundled and not slow and not multiprocess"
+
+bench: install
+	HF_HUB_OFFLINE=1 $(PY) -m bench.run_all
+
+lint: install
+	$(PY) -m ruff check .
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

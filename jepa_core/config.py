@@ -1,0 +1,110 @@
+"""Recipe parsing: a YAML file mapped one-to-one onto config dataclasses, plus CLI overrides.
+
+``parse_config((ModelArgs, TrainArgs), ["recipe.yaml", "--learning_rate", "1e-4"])`` reads the YAML,
+rejects unknown keys (naming the file, the key and the closest valid name), uses the YAML values as
+defaults of an :class:`transformers.HfArgumentParser` and lets command-line flags override them.
+Each dataclass's ``__post_init__`` then validates the merged values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+from transformers import HfArgumentParser
+
+
+class ConfigError(ValueError):
+    """A recipe or command line that cannot be turned into valid config objects."""
+
+
+def load_recipe(path: str | Path) -> dict[str, Any]:
+    """Read a recipe YAML into a flat mapping. Raises :class:`ConfigError` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"recipe file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a recipe must be a mapping of field: value, got {type(data).__name__}")
+    return data
+
+
+def _field_names(dataclass_types: Sequence[type]) -> dict[str, type]:
+    names: dict[str, type] = {}
+    for dtype in dataclass_types:
+        for f in dataclasses.fields(dtype):
+            if f.init:
+                names.setdefault(f.name, dtype)
+    return names
+
+
+def check_keys(data: dict[str, Any], dataclass_types: Sequence[type], source: str) -> None:
+    """Raise :class:`ConfigError` for keys that no dataclass defines, with a suggestion."""
+    known = _field_names(dataclass_types)
+    unknown = [k for k in data if k not in known]
+    if unknown:
+        lines = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, list(known), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            lines.append(f"  - '{key}'{hint}")
+        valid = ", ".join(t.__name__ for t in dataclass_types)
+        raise ConfigError(
+            f"{source}: unknown recipe key(s):\n" + "\n".join(lines) + f"\nValid keys are the fields of {valid}."
+        )
+
+
+def parse_config(dataclass_types: Sequence[type], argv: Sequence[str] | None = None) -> tuple[Any, ...]:
+    """Parse ``[RECIPE.yaml] [--field value ...]`` into one instance per dataclass type.
+
+    The recipe, when given, must be the first argument. Later flags win over recipe values.
+    """
+    argv = list(argv or [])
+    recipe: dict[str, Any] = {}
+    source = "command line"
+    if argv and not argv[0].startswith("-"):
+        source = argv.pop(0)
+        recipe = load_recipe(source)
+        check_keys(recipe, dataclass_types, source)
+    parser = HfArgumentParser(list(dataclass_types))
+    for action in parser._actions:
+        if action.dest in recipe:
+            action.required = False
+    parser.set_defaults(**recipe)
+    try:
+        outputs = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(f"{source}: invalid configuration: {err}") from err
+    *configs, remaining = outputs
+    if remaining:
+        raise ConfigError(f"unknown command-line argument(s): {' '.join(remaining)}")
+    return tuple(configs)
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    """A YAML-safe dict of a config dataclass (TrainingArguments included)."""
+    if hasattr(config, "to_dict"):
+        data = config.to_dict()
+    else:
+        data = dataclasses.asdict(config)
+    return {k: _plain(v) for k, v in data.items() if not k.startswith("_")}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "value"):  # enums
+        return _plain(value.value)
+    return str(value)

@@ -1,0 +1,50 @@
+"""``llm-jepa`` command line: ``train`` (this package), ``eval`` and ``compare`` (imported lazily).
+
+    llm-jepa train recipes/llm_jepa/regex-smollm2-lora.yaml --max_steps 20
+    accelerate launch --config_file recipes/accelerate/multi-gpu-ddp.yaml -m llm_jepa.cli train RECIPE.yaml
+    llm-jepa eval ...      # llm_jepa.evaluate:main
+    llm-jepa compare ...   # llm_jepa.compare:main
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+USAGE = """usage: llm-jepa {train,eval,compare} [args ...]
+
+  train RECIPE.yaml [--field value ...]   fine-tune with the LLM-JEPA objective (see recipes/llm_jepa/)
+  eval ...                                generate and score a trained model (llm-jepa eval --help)
+  compare ...                             LLM-JEPA vs. plain fine-tuning over seeds (llm-jepa compare --help)
+"""
+
+SUBCOMMANDS = {
+    "train": ("llm_jepa.train", "main"),
+    "eval": ("llm_jepa.evaluate", "main"),
+    "compare": ("llm_jepa.compare", "main"),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Dispatch to a subcommand; returns the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in SUBCOMMANDS:
+        print(f"llm-jepa: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    import jepa_core  # noqa: F401  (torchvision workaround before anything imports timm)
+
+    module_name, function_name = SUBCOMMANDS[command]
+    function = getattr(importlib.import_module(module_name), function_name)
+    result = function(rest)
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

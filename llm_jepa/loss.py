@@ -1,0 +1,75 @@
+"""Loss terms of LLM-JEPA: the next-token loss and the JEPA distance d(prediction, target).
+
+All functions take plain tensors and return a scalar tensor; they know nothing of models or trainers.
+
+>>> import torch
+>>> pred, target = torch.randn(4, 8), torch.randn(4, 8)
+>>> jepa_distance(pred, target, "cosine").shape
+torch.Size([])
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean next-token cross-entropy over labelled positions.
+
+    Args:
+        logits: ``(B, T, V)``; position ``t`` predicts token ``t + 1``.
+        labels: ``(B, T)`` token ids, -100 where no loss is taken.
+    """
+    shift_logits = logits[:, :-1, :].float()
+    shift_labels = labels[:, 1:].to(logits.device)
+    if not (shift_labels != -100).any():
+        raise ValueError("the batch has no labelled (assistant) tokens; check the chat template and data")
+    return F.cross_entropy(
+        shift_logits.reshape(-1, shift_logits.shape[-1]), shift_labels.reshape(-1), ignore_index=-100
+    )
+
+
+def cosine_distance(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``mean_b (1 - cos(prediction_b, target_b))``; inputs ``(B, H)``."""
+    return (1.0 - F.cosine_similarity(prediction.float(), target.float(), dim=-1)).mean()
+
+
+def l2_distance(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``mean_b ||prediction_b - target_b||_2``; inputs ``(B, H)``."""
+    return torch.linalg.vector_norm(prediction.float() - target.float(), ord=2, dim=-1).mean()
+
+
+def mse_distance(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``mean_{b,h} (prediction - target)^2``; inputs ``(B, H)``."""
+    return F.mse_loss(prediction.float(), target.float())
+
+
+def infonce_distance(prediction: torch.Tensor, target: torch.Tensor, temperature: float = 0.07) -> torch.Tensor:
+    """In-batch InfoNCE: each prediction must pick its own target among the batch's targets.
+
+    ``mean_b -log softmax_j(cos(prediction_b, target_j) / temperature)[b]``; inputs ``(B, H)``. The negatives
+    are the other rows of this (per-device) batch; with B = 1 the loss is 0.
+    """
+    prediction = F.normalize(prediction.float(), dim=-1)
+    target = F.normalize(target.float(), dim=-1)
+    logits = prediction @ target.T / temperature
+    return F.cross_entropy(logits, torch.arange(logits.shape[0], device=logits.device))
+
+
+def jepa_distance(
+    prediction: torch.Tensor, target: torch.Tensor, kind: str, *, temperature: float = 0.07
+) -> torch.Tensor:
+    """d(Pred(Enc(Text)), Enc(Code)) for ``kind`` in cosine / l2 / mse / infonce; inputs ``(B, H)``."""
+    if prediction.shape != target.shape or prediction.ndim != 2:
+        raise ValueError(f"prediction and target must both be (B, H); got {tuple(prediction.shape)} and "
+                         f"{tuple(target.shape)}")
+    if kind == "cosine":
+        return cosine_distance(prediction, target)
+    if kind == "l2":
+        return l2_distance(prediction, target)
+    if kind == "mse":
+        return mse_distance(prediction, target)
+    if kind == "infonce":
+        return infonce_distance(prediction, target, temperature)
+    raise ValueError(f"unknown jepa_loss {kind!r}; choose cosine, l2, mse or infonce")

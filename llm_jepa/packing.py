@@ -1,0 +1,198 @@
+"""Batch layouts for the two cost modes, and the block attention mask of the packed one.
+
+``separate`` (reference, three forward passes) pads three independent batches::
+
+    input_ids / attention_mask / labels            (B, T)   the conversation
+    text_input_ids / text_attention_mask           (B, Tt)  Text view + [PRED_1..k]
+    code_input_ids / code_attention_mask           (B, Tc)  Code view
+
+``packed`` (one forward pass) lays every row out in fixed regions::
+
+    [ conversation (C) | Text fallback (F) | [PRED] (k) | Code (D) ]      length L = C + F + k + D
+
+Each region is padded to the batch maximum. Block ids say which region a token belongs to (0 = padding). A
+conversation token attends causally within the conversation; a Code token within the Code view; a [PRED]
+token to the earlier [PRED] tokens and to the Text view, which is the conversation's first
+``text_prefix_length`` tokens when that is a token prefix (causality makes those hidden states equal to a
+standalone Text forward) or else the row's own Text-fallback block. Position ids restart at 0 for each view
+and continue after the Text view for [PRED], so every view sees exactly the positions of its separate forward.
+With ``stop_gradient`` the Code region is left out (D = 0) and the Code view is batched as in ``separate`` for a
+no-grad forward.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import torch
+
+BLOCK_PAD, BLOCK_CONVERSATION, BLOCK_TEXT, BLOCK_PRED, BLOCK_CODE = 0, 1, 2, 3, 4
+
+
+def _pad(rows: Sequence[Sequence[int]], value: int, width: int | None = None) -> torch.Tensor:
+    width = max((len(r) for r in rows), default=0) if width is None else width
+    out = torch.full((len(rows), width), value, dtype=torch.long)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = torch.as_tensor(list(row), dtype=torch.long)
+    return out
+
+
+def _mask(rows: Sequence[Sequence[int]], width: int | None = None) -> torch.Tensor:
+    width = max((len(r) for r in rows), default=0) if width is None else width
+    out = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = 1
+    return out
+
+
+class LLMJepaCollator:
+    """Collate tokenised views (see :mod:`llm_jepa.views`) into a ``separate`` or ``packed`` batch.
+
+    Args:
+        pred_token_ids: ids of ``[PRED_1..k]`` (empty for k = 0).
+        pad_token_id: id written into padded slots (they are masked out and never labelled).
+        mode: ``"separate"`` or ``"packed"``.
+        stop_gradient: packed mode only: keep the Code view out of the packed sequence.
+    """
+
+    def __init__(
+        self,
+        *,
+        pred_token_ids: Sequence[int],
+        pad_token_id: int,
+        mode: Literal["separate", "packed"] = "packed",
+        stop_gradient: bool = False,
+    ) -> None:
+        if mode not in ("separate", "packed"):
+            raise ValueError(f"mode must be 'separate' or 'packed', got {mode!r}")
+        self.pred_token_ids = list(pred_token_ids)
+        self.pad_token_id = int(pad_token_id)
+        self.mode = mode
+        self.stop_gradient = stop_gradient
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        if not features:
+            raise ValueError("cannot collate an empty batch")
+        missing = [c for c in ("input_ids", "labels", "text_input_ids", "code_input_ids") if c not in features[0]]
+        if missing:
+            raise ValueError(f"features lack view columns {missing}; tokenise with llm_jepa.views first")
+        if self.mode == "separate":
+            return self.separate(features)
+        return self.packed(features)
+
+    def _code_batch(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        code = [f["code_input_ids"] for f in features]
+        return {"code_input_ids": _pad(code, self.pad_token_id), "code_attention_mask": _mask(code)}
+
+    def separate(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        conversations = [f["input_ids"] for f in features]
+        texts = [list(f["text_input_ids"]) + self.pred_token_ids for f in features]
+        return {
+            "input_ids": _pad(conversations, self.pad_token_id),
+            "attention_mask": _mask(conversations),
+            "labels": _pad([f["labels"] for f in features], -100),
+            "text_input_ids": _pad(texts, self.pad_token_id),
+            "text_attention_mask": _mask(texts),
+            **self._code_batch(features),
+        }
+
+    def packed(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        k = len(self.pred_token_ids)
+        batch = len(features)
+        conv_width = max(len(f["input_ids"]) for f in features)
+        fallback = [int(f["text_prefix_length"]) == 0 for f in features]
+        text_width = max((len(f["text_input_ids"]) for f, fb in zip(features, fallback) if fb), default=0)
+        code_width = 0 if self.stop_gradient else max(len(f["code_input_ids"]) for f in features)
+        pred_start = conv_width + text_width
+        code_start = pred_start + k
+        length = code_start + code_width
+
+        input_ids = torch.full((batch, length), self.pad_token_id, dtype=torch.long)
+        position_ids = torch.zeros((batch, length), dtype=torch.long)
+        block_ids = torch.zeros((batch, length), dtype=torch.long)
+        text_end = torch.zeros(batch, dtype=torch.long)
+        text_block = torch.zeros(batch, dtype=torch.long)
+        pred_index = torch.zeros(batch, dtype=torch.long)
+        code_index = torch.zeros(batch, dtype=torch.long)
+
+        def place(row: int, start: int, ids: Sequence[int], block: int, first_position: int = 0) -> int:
+            n = len(ids)
+            input_ids[row, start : start + n] = torch.as_tensor(list(ids), dtype=torch.long)
+            position_ids[row, start : start + n] = torch.arange(first_position, first_position + n)
+            block_ids[row, start : start + n] = block
+            return start + n - 1  # index of the last placed token
+
+        for row, feature in enumerate(features):
+            place(row, 0, feature["input_ids"], BLOCK_CONVERSATION)
+            n_text = len(feature["text_input_ids"])
+            if fallback[row]:
+                text_end[row] = place(row, conv_width, feature["text_input_ids"], BLOCK_TEXT)
+                text_block[row] = BLOCK_TEXT
+            else:
+                text_end[row] = n_text - 1
+                text_block[row] = BLOCK_CONVERSATION
+            pred_index[row] = text_end[row]
+            if k:
+                pred_index[row] = place(row, pred_start, self.pred_token_ids, BLOCK_PRED, first_position=n_text)
+            if not self.stop_gradient:
+                code_index[row] = place(row, code_start, feature["code_input_ids"], BLOCK_CODE)
+
+        out = {
+            "input_ids": input_ids,
+            "position_ids": position_ids,
+            "block_ids": block_ids,
+            "labels": _pad([f["labels"] for f in features], -100, conv_width),
+            "text_end_index": text_end,
+            "text_block_id": text_block,
+            "pred_index": pred_index,
+            "text_fallback": torch.tensor(fallback, dtype=torch.bool),
+        }
+        if self.stop_gradient:
+            out.update(self._code_batch(features))
+        else:
+            out["code_index"] = code_index
+        return out
+
+
+def block_attention_mask(
+    block_ids: torch.Tensor, text_block_id: torch.Tensor, text_end_index: torch.Tensor
+) -> torch.Tensor:
+    """Boolean ``(B, 1, L, L)`` mask, True where query ``i`` may attend key ``j`` (see module docstring).
+
+    Args:
+        block_ids: ``(B, L)`` region of each token (``BLOCK_*``).
+        text_block_id: ``(B,)`` region holding each row's Text view (conversation or Text fallback).
+        text_end_index: ``(B,)`` index of each row's last Text-view token.
+    """
+    length = block_ids.shape[1]
+    device = block_ids.device
+    positions = torch.arange(length, device=device)
+    causal = positions[None, :, None] >= positions[None, None, :]  # (1, L, L): key j <= query i
+    query_block = block_ids[:, :, None]
+    key_block = block_ids[:, None, :]
+    same_block = (query_block == key_block) & (query_block != BLOCK_PAD) & causal
+    pred_to_text = (
+        (query_block == BLOCK_PRED)
+        & (key_block == text_block_id[:, None, None])
+        & (positions[None, None, :] <= text_end_index[:, None, None])
+    )
+    itself = torch.eye(length, dtype=torch.bool, device=device)[None]  # padded slots attend to themselves
+    return (same_block | pred_to_text | itself)[:, None]
+
+
+def attention_mask_for_backend(allowed: torch.Tensor, attn_implementation: str, dtype: torch.dtype) -> torch.Tensor:
+    """Turn a boolean 4D mask into what the attention backend takes as a custom mask.
+
+    transformers passes a 4D ``attention_mask`` through unchanged (``masking_utils``: "already prepared"), so
+    the backend receives it as is: SDPA takes booleans; eager adds the mask to the scores, so it gets 0 / min.
+    """
+    if attn_implementation == "sdpa":
+        return allowed
+    if attn_implementation == "eager":
+        additive = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device)
+        return additive.masked_fill(~allowed, torch.finfo(dtype).min)
+    raise ValueError(
+        f"jepa_mode=packed needs an attention backend that accepts a custom 4D mask (sdpa or eager); the model "
+        f"uses {attn_implementation!r}. Set attn_implementation: sdpa, or use jepa_mode: separate."
+    )

@@ -1,0 +1,97 @@
+"""Recipe parsing (YAML + CLI overrides, unknown keys) and run-directory metadata."""
+
+import json
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pytest
+import yaml
+
+from jepa_core.config import ConfigError, parse_config
+from jepa_core.rundir import atomic_write_text, write_run_metadata
+
+
+@dataclass
+class ModelArgs:
+    model_name: str = field(metadata={"help": "model id"})
+    hidden: int = field(default=8, metadata={"help": "width"})
+
+    def __post_init__(self):
+        if self.hidden <= 0:
+            raise ValueError("hidden must be positive")
+
+
+@dataclass
+class TrainArgs:
+    lr: float = field(default=1e-3, metadata={"help": "learning rate"})
+    loss: Literal["cosine", "l2"] = field(default="cosine", metadata={"help": "loss"})
+    tags: list[str] = field(default_factory=list, metadata={"help": "tags"})
+
+
+def _recipe(tmp_path, data):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def test_yaml_values_and_cli_overrides(tmp_path):
+    recipe = _recipe(tmp_path, {"model_name": "m", "lr": 0.5, "loss": "l2", "tags": ["a", "b"]})
+    model, train = parse_config((ModelArgs, TrainArgs), [recipe, "--lr", "0.25"])
+    assert model.model_name == "m" and model.hidden == 8
+    assert train.lr == 0.25 and train.loss == "l2" and train.tags == ["a", "b"]
+
+
+def test_required_field_from_cli_only():
+    (model, _) = parse_config((ModelArgs, TrainArgs), ["--model_name", "x"])
+    assert model.model_name == "x"
+
+
+def test_unknown_recipe_key_names_file_and_suggests(tmp_path):
+    recipe = _recipe(tmp_path, {"model_name": "m", "lrr": 0.1})
+    with pytest.raises(ConfigError) as err:
+        parse_config((ModelArgs, TrainArgs), [recipe])
+    message = str(err.value)
+    assert "recipe.yaml" in message and "'lrr'" in message and "did you mean 'lr'" in message
+
+
+def test_unknown_cli_flag_fails():
+    with pytest.raises(ConfigError, match="--nope"):
+        parse_config((ModelArgs, TrainArgs), ["--model_name", "m", "--nope", "1"])
+
+
+def test_validation_runs_on_merged_values(tmp_path):
+    recipe = _recipe(tmp_path, {"model_name": "m", "hidden": 4})
+    with pytest.raises(ValueError, match="hidden must be positive"):
+        parse_config((ModelArgs, TrainArgs), [recipe, "--hidden", "0"])
+
+
+def test_missing_and_malformed_recipe(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        parse_config((ModelArgs,), [str(tmp_path / "missing.yaml")])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(ConfigError, match="bad.yaml"):
+        parse_config((ModelArgs,), [str(bad)])
+
+
+def test_run_metadata_written(tmp_path):
+    model, train = parse_config((ModelArgs, TrainArgs), ["--model_name", "m"])
+    run = write_run_metadata(tmp_path / "run", {"model": model, "training": train}, argv=["x"])
+    resolved = yaml.safe_load((run / "config.yaml").read_text())
+    assert resolved["model"]["model_name"] == "m" and resolved["training"]["loss"] == "cosine"
+    info = json.loads((run / "run_info.json").read_text())
+    assert info["package_version"] and "commit" in info["git"] and info["argv"] == ["x"]
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
+    target = tmp_path / "metrics.json"
+    atomic_write_text(target, "old")
+
+    def boom(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("os.replace", boom)
+    with pytest.raises(OSError):
+        atomic_write_text(target, "new")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]

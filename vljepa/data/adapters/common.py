@@ -1,0 +1,150 @@
+"""Shared reading helpers for the corpus adapters: errors that name the file, row and field.
+
+Structural problems (a missing annotation file, a file that is not JSON, a top-level layout that is not
+the upstream one) always raise :class:`DataFormatError`. Problems with one row (a missing field, a
+missing image file, a duplicate id) follow the ``on_bad_input`` policy of :mod:`vljepa.data.images`:
+raise :class:`~vljepa.data.images.BadInputError` naming the file, row and field, or skip and count.
+Images are checked for existence at load time; decoding is lazy (``load_image`` in the collator).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import datasets
+
+from vljepa.data.images import (
+    BadInputError,
+    BadInputReport,
+    check_duplicate_ids,
+    handle_bad_input,
+    resolve_on_bad_input,
+)
+from vljepa.data.schema import features_for, with_extra_features
+
+logger = logging.getLogger(__name__)
+
+
+class DataFormatError(ValueError):
+    """An upstream file is missing or not in the upstream layout; the message names the file."""
+
+
+class SkipRow(Exception):
+    """Raised inside an adapter's row conversion after a bad input was recorded under ``skip``."""
+
+
+def require_file(path: str | Path, *, what: str) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(f"{what} not found: {path} (download it, or pass its path explicitly)")
+    return path
+
+
+def require_dir(path: str | Path, *, what: str) -> Path:
+    path = Path(path)
+    if not path.is_dir():
+        raise DataFormatError(f"{what} not found: {path} (pass image_root= if the images live elsewhere)")
+    return path
+
+
+def read_json(path: str | Path, *, what: str) -> Any:
+    path = require_file(path, what=what)
+    try:
+        with path.open("r", encoding="utf-8") as handle:
+            return json.load(handle)
+    except json.JSONDecodeError as error:
+        raise DataFormatError(f"{path} is not valid JSON ({error})") from error
+
+
+def read_jsonl(path: str | Path, *, what: str) -> Iterator[tuple[int, Any]]:
+    """``(line number, record)`` for every non-blank line of a JSON-lines file."""
+    path = require_file(path, what=what)
+    with path.open("r", encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield number, json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DataFormatError(f"{path} line {number} is not valid JSON ({error})") from error
+
+
+def expect_type(value: Any, expected: type | tuple[type, ...], *, where: str) -> Any:
+    if not isinstance(value, expected):
+        names = expected.__name__ if isinstance(expected, type) else " or ".join(t.__name__ for t in expected)
+        raise DataFormatError(f"{where} must be a JSON {names}, got {type(value).__name__}")
+    return value
+
+
+@dataclass
+class RowReader:
+    """Per-file context for reading rows under the bad-input policy.
+
+    ``require(record, name, row)`` returns a required field or raises/skips naming ``source``, row and field.
+    """
+
+    source: str
+    split: str
+    on_bad_input: str | None = None
+    report: BadInputReport | None = None
+    check_images: bool = True
+    policy: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.policy = resolve_on_bad_input(self.on_bad_input, self.split)
+        if self.report is None:
+            self.report = BadInputReport()
+
+    def bad(self, row: int | str, reason: str, detail: str) -> SkipRow:
+        """Raise the bad-input error under ``error``; under ``skip`` count it and return SkipRow to raise."""
+        handle_bad_input(BadInputError(f"{self.source} row {row}", reason, detail), on_bad_input=self.policy,
+                         report=self.report)
+        return SkipRow()
+
+    def require(self, record: Any, name: str, row: int | str, *, kind: type | tuple[type, ...] | None = None) -> Any:
+        if not isinstance(record, Mapping):
+            raise DataFormatError(f"{self.source} row {row} must be a JSON object, got {type(record).__name__}")
+        value = record.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise self.bad(row, "missing", f"field {name!r} is missing or empty")
+        if kind is not None and not isinstance(value, kind):
+            raise self.bad(row, "missing", f"field {name!r} has type {type(value).__name__}")
+        return value
+
+    def image(self, path: Path, row: int | str) -> str:
+        if self.check_images and not path.is_file():
+            raise self.bad(row, "not_found", f"image file {path} does not exist")
+        return str(path)
+
+    def finish(self) -> None:
+        if self.report is not None and self.report.total:
+            logger.warning("%s: %s", self.source, self.report.summary())
+
+
+def build_dataset(
+    rows: list[dict[str, Any]],
+    *,
+    task: str,
+    split: str,
+    extra_features: Mapping[str, Any] | None = None,
+    unique_field: str,
+    reader: RowReader,
+) -> datasets.Dataset:
+    """A ``datasets.Dataset`` in ``task``'s schema from converted rows; repeats of ``unique_field`` are
+    bad inputs (the first row wins under ``skip``)."""
+    keep = check_duplicate_ids(
+        [row[unique_field] for row in rows], source=reader.source, field_name=unique_field,
+        on_bad_input=reader.policy, report=reader.report,
+    )
+    rows = [rows[index] for index in keep]
+    features = with_extra_features(task, extra_features or {}) if extra_features else features_for(task)
+    columns = {key: [row[key] for row in rows] for key in features}
+    reader.finish()
+    if not rows:
+        raise DataFormatError(f"{reader.source}: no usable rows for split {split!r}")
+    return datasets.Dataset.from_dict(columns, features=features, split=datasets.Split(split))

@@ -1,0 +1,176 @@
+"""Losses between predicted embeddings ŷ and target embeddings y, returning named terms.
+
+* ``infonce``: bidirectional InfoNCE with a learnable temperature (paper default). Negatives are the
+  whole global batch: with a ``gather_fn`` (set by the trainer, e.g. ``accelerator.gather``) the
+  embeddings of all processes are gathered, and gradients flow back through the local shard only.
+  Samples whose targets are the same text (same ``target_ids``) are one class: the target side is
+  de-duplicated, so two images captioned "a red circle" are not each other's negatives.
+* ``cosine``: mean ``1 - cos(ŷ, y)``.
+* ``l2``: mean squared error between ŷ and y (unnormalised).
+
+Example::
+
+    >>> loss_fn = EmbeddingLoss(loss_type="infonce")
+    >>> out = loss_fn(torch.randn(8, 16), torch.randn(8, 16))
+    >>> out.loss.shape, out.prediction_to_target is not None
+    (torch.Size([]), True)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+GatherFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class VLJEPALossOutput:
+    """Named loss terms (scalars). Terms that the selected loss does not use are None.
+
+    Attributes:
+        loss: the optimised total.
+        prediction_to_target: InfoNCE term, each prediction classifying its target among all targets.
+        target_to_prediction: InfoNCE term, each target classifying its prediction(s) among all predictions.
+        cosine_distance: mean ``1 - cos(ŷ, y)`` (always reported; the loss when ``loss_type="cosine"``).
+        l2: mean squared error (the loss when ``loss_type="l2"``).
+        temperature: the current InfoNCE temperature.
+        num_candidates: how many distinct targets each prediction was contrasted against.
+    """
+
+    loss: torch.Tensor
+    prediction_to_target: torch.Tensor | None = None
+    target_to_prediction: torch.Tensor | None = None
+    cosine_distance: torch.Tensor | None = None
+    l2: torch.Tensor | None = None
+    temperature: torch.Tensor | None = None
+    num_candidates: int | None = None
+
+
+def gather_with_local_grad(tensor: torch.Tensor, gather_fn: GatherFn, rank: int) -> torch.Tensor:
+    """Concatenate ``tensor`` from all processes; gradients flow to this process's own rows only.
+
+    ``gather_fn`` gathers along dim 0 without gradient (e.g. ``accelerator.gather``); every process must
+    hold the same number of rows.
+    """
+    gathered = gather_fn(tensor.detach().contiguous())
+    if gathered.shape[0] % tensor.shape[0]:
+        raise ValueError(
+            f"gathered {gathered.shape[0]} rows from a local batch of {tensor.shape[0]}: every process must use "
+            "the same per-device batch size (drop the last incomplete batch)"
+        )
+    world = gathered.shape[0] // tensor.shape[0]
+    if not 0 <= rank < world:
+        raise ValueError(f"rank {rank} out of range for {world} processes")
+    chunks = list(gathered.split(tensor.shape[0]))
+    chunks[rank] = tensor
+    return torch.cat(chunks)
+
+
+def info_nce(
+    predictions: torch.Tensor,
+    targets: torch.Tensor,
+    logit_scale: torch.Tensor,
+    target_ids: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Bidirectional InfoNCE on L2-normalised embeddings.
+
+    Args:
+        predictions: ``[N, D]`` predicted embeddings.
+        targets: ``[N, D]`` target embeddings; row ``i`` is the positive of prediction ``i``.
+        logit_scale: scalar ``1 / temperature``.
+        target_ids: optional ``[N]`` integer ids; rows with equal ids are the same target (one class).
+
+    Returns ``(prediction_to_target, target_to_prediction, num_distinct_targets)``. Without duplicate ids
+    this is the CLIP loss: ``CE(s·P̂T̂ᵀ, arange) `` and ``CE(s·T̂P̂ᵀ, arange)``.
+    """
+    if predictions.shape != targets.shape:
+        raise ValueError(f"predictions {tuple(predictions.shape)} and targets {tuple(targets.shape)} differ")
+    predictions = F.normalize(predictions.float(), dim=-1)
+    targets = F.normalize(targets.float(), dim=-1)
+    if target_ids is None:
+        labels = torch.arange(predictions.shape[0], device=predictions.device)
+        logits = logit_scale * predictions @ targets.T
+        return F.cross_entropy(logits, labels), F.cross_entropy(logits.T, labels), predictions.shape[0]
+    if target_ids.shape != (predictions.shape[0],):
+        raise ValueError(f"target_ids must have shape [{predictions.shape[0]}], got {tuple(target_ids.shape)}")
+    _, labels = torch.unique(target_ids, return_inverse=True)
+    num_classes = int(labels.max()) + 1
+    counts = torch.bincount(labels, minlength=num_classes).to(targets.dtype)
+    class_targets = torch.zeros(num_classes, targets.shape[1], dtype=targets.dtype, device=targets.device)
+    class_targets = class_targets.index_add(0, labels, targets) / counts.unsqueeze(1)
+    class_targets = F.normalize(class_targets, dim=-1)
+    logits = logit_scale * predictions @ class_targets.T  # [N, K]
+    prediction_to_target = F.cross_entropy(logits, labels)
+    # Each target class against all predictions; several predictions may be positive (mean over them).
+    log_probs = F.log_softmax(logits.T, dim=-1)  # [K, N]
+    positive = F.one_hot(labels, num_classes).T.to(log_probs.dtype)  # [K, N]
+    target_to_prediction = -((log_probs * positive).sum(dim=1) / counts).mean()
+    return prediction_to_target, target_to_prediction, num_classes
+
+
+class EmbeddingLoss(nn.Module):
+    """Loss between ``[N, D]`` predictions and targets, selected by ``loss_type`` (``infonce|cosine|l2``).
+
+    Holds the learnable InfoNCE temperature (as ``log(1/temperature)``). The trainer calls
+    :meth:`set_distributed` so that InfoNCE negatives span the global batch.
+    """
+
+    def __init__(
+        self,
+        *,
+        loss_type: str = "infonce",
+        initial_temperature: float = 0.07,
+        learnable_temperature: bool = True,
+        max_logit_scale: float = 100.0,
+    ) -> None:
+        super().__init__()
+        if loss_type not in ("infonce", "cosine", "l2"):
+            raise ValueError(f"loss_type must be infonce, cosine or l2; got {loss_type!r}")
+        self.loss_type = loss_type
+        self.log_logit_scale = nn.Parameter(
+            torch.tensor(math.log(1.0 / initial_temperature)), requires_grad=learnable_temperature
+        )
+        self.max_logit_scale = max_logit_scale
+        self.gather_fn: GatherFn | None = None
+        self.rank = 0
+
+    def set_distributed(self, gather_fn: GatherFn | None, rank: int = 0) -> None:
+        """Gather embeddings across processes with ``gather_fn`` (None: local batch only)."""
+        self.gather_fn = gather_fn
+        self.rank = rank
+
+    @property
+    def logit_scale(self) -> torch.Tensor:
+        return self.log_logit_scale.exp().clamp(max=self.max_logit_scale)
+
+    def forward(
+        self, predictions: torch.Tensor, targets: torch.Tensor, target_ids: torch.Tensor | None = None
+    ) -> VLJEPALossOutput:
+        cosine_distance = (1 - F.cosine_similarity(predictions.float(), targets.float(), dim=-1)).mean()
+        l2 = F.mse_loss(predictions.float(), targets.float())
+        if self.loss_type == "cosine":
+            return VLJEPALossOutput(loss=cosine_distance, cosine_distance=cosine_distance, l2=l2.detach())
+        if self.loss_type == "l2":
+            return VLJEPALossOutput(loss=l2, cosine_distance=cosine_distance.detach(), l2=l2)
+        if self.gather_fn is not None:
+            predictions = gather_with_local_grad(predictions, self.gather_fn, self.rank)
+            targets = gather_with_local_grad(targets, self.gather_fn, self.rank)
+            if target_ids is not None:
+                target_ids = self.gather_fn(target_ids.contiguous())
+        scale = self.logit_scale
+        p2t, t2p, candidates = info_nce(predictions, targets, scale, target_ids)
+        return VLJEPALossOutput(
+            loss=(p2t + t2p) / 2,
+            prediction_to_target=p2t,
+            target_to_prediction=t2p,
+            cosine_distance=cosine_distance.detach(),
+            l2=l2.detach(),
+            temperature=(1.0 / scale).detach(),
+            num_candidates=candidates,
+        )

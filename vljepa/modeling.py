@@ -1,0 +1,254 @@
+"""VL-JEPA (arXiv 2512.10942): predict the embedding of a target text from an image and a query.
+
+``images -> X-encoder -> visual tokens``; ``[visual tokens ; query] -> predictor -> ŷ``;
+``target text -> Y-encoder -> y``; the loss compares ŷ and y in a shared embedding space. At inference,
+answers, captions or labels are chosen by nearest neighbour between ŷ and Y-encoded candidates.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+
+from vljepa.configuration import VLJEPAConfig
+from vljepa.inference import TextRanking, batch_ranges, evaluating, normalise_candidates, rank, score_candidates
+from vljepa.losses import EmbeddingLoss, VLJEPALossOutput
+from vljepa.persistence import PersistenceMixin, recorded_revision, resolve
+from vljepa.predictor import Predictor, fresh_predictor, predictor_from_pretrained_lm
+from vljepa.x_encoder import VisualInput, XEncoder
+from vljepa.y_encoder import YEncoder
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class VLJEPAOutput:
+    """Output of :meth:`VLJEPAModel.forward`.
+
+    Attributes:
+        predicted_embeddings: ``[B, E]`` predictor output ŷ (unnormalised).
+        target_embeddings: ``[B, E]`` Y-encoder output y, when targets were given.
+        loss: scalar training loss, when targets were given.
+        loss_terms: the loss's named terms (:class:`~vljepa.losses.VLJEPALossOutput`).
+    """
+
+    predicted_embeddings: torch.Tensor
+    target_embeddings: torch.Tensor | None = None
+    loss: torch.Tensor | None = None
+    loss_terms: VLJEPALossOutput | None = None
+
+
+class VLJEPAModel(PersistenceMixin, nn.Module):
+    """X-encoder + predictor + Y-encoder + loss. Build with :meth:`from_config` or :meth:`from_pretrained`.
+
+    Shapes: images ``N`` -> visual tokens ``[N, V, x_dim]``; queries -> ids ``[N, Q]``; predictions and
+    targets ``[N, embedding_dim]``.
+
+    Example::
+
+        >>> model = VLJEPAModel.from_config(VLJEPAConfig())                     # doctest: +SKIP
+        >>> model.answer([image], ["what color is the shape?"], ["red", "blue"])
+        ['red']
+    """
+
+    config_class = VLJEPAConfig
+
+    def __init__(
+        self, config: VLJEPAConfig, *, x_encoder: XEncoder, predictor: Predictor, y_encoder: YEncoder
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.x_encoder = x_encoder
+        self.predictor = predictor
+        self.y_encoder = y_encoder
+        self.loss_fn = EmbeddingLoss(
+            loss_type=config.loss_type,
+            initial_temperature=config.initial_temperature,
+            learnable_temperature=config.learnable_temperature,
+            max_logit_scale=config.max_logit_scale,
+        )
+
+    # ------------------------------------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, config: VLJEPAConfig) -> VLJEPAModel:
+        """Build the model, loading each pretrained part through the resolver; records revisions and widths."""
+        x_path = resolve(config.x_encoder_id, config.x_encoder_revision)
+        x_encoder = XEncoder(
+            model_path=x_path,
+            frozen=config.x_encoder_frozen,
+            processor_overrides=config.x_encoder_processor_overrides,
+            token_selection=config.x_encoder_token_selection,
+            pooled_grid_size=config.x_encoder_pooled_grid_size,
+        )
+        _check_recorded_dim(config, "x_encoder_dim", x_encoder.hidden_size)
+        lm_path = resolve(config.predictor_model_id, config.predictor_revision)
+        if config.predictor_type == "pretrained_lm":
+            predictor = predictor_from_pretrained_lm(
+                lm_path,
+                first_layer=config.predictor_first_layer,
+                num_layers=config.predictor_num_layers,
+                visual_dim=x_encoder.hidden_size,
+                embedding_dim=config.embedding_dim,
+                visual_projection=config.visual_projection,
+                max_query_tokens=config.predictor_max_query_tokens,
+                train_query_embeddings=config.train_query_embeddings,
+            )
+        else:
+            predictor = fresh_predictor(
+                lm_path,
+                num_layers=config.predictor_num_layers,
+                hidden_size=config.predictor_hidden_size,
+                num_heads=config.predictor_num_heads,
+                intermediate_size=config.predictor_intermediate_size,
+                visual_dim=x_encoder.hidden_size,
+                embedding_dim=config.embedding_dim,
+                visual_projection=config.visual_projection,
+                max_query_tokens=config.predictor_max_query_tokens,
+            )
+        y_path = resolve(config.y_encoder_id, config.y_encoder_revision)
+        y_encoder = YEncoder(model_path=y_path, embedding_dim=config.embedding_dim, frozen=config.y_encoder_frozen)
+        _check_recorded_dim(config, "y_encoder_dim", y_encoder.base_dim)
+        config.x_encoder_revision = recorded_revision(x_path, config.x_encoder_revision)
+        config.predictor_revision = recorded_revision(lm_path, config.predictor_revision)
+        config.y_encoder_revision = recorded_revision(y_path, config.y_encoder_revision)
+        return cls(config, x_encoder=x_encoder, predictor=predictor, y_encoder=y_encoder)
+
+    def frozen_prefixes(self) -> list[str]:
+        """State-dict prefixes of pretrained parts that are frozen (rebuilt from their ids, not saved)."""
+        prefixes = []
+        if self.config.x_encoder_frozen:
+            prefixes.append("x_encoder.")
+        if self.config.y_encoder_frozen:
+            prefixes.append("y_encoder.encoder.")
+        if self.config.predictor_type == "pretrained_lm" and not self.config.train_query_embeddings:
+            prefixes.append("predictor.token_embeddings.")
+        return prefixes
+
+    def y_encoder_parameters(self) -> list[nn.Parameter]:
+        """Trainable parameters of the sentence encoder (trained at the Y-encoder learning-rate multiplier)."""
+        return [p for p in self.y_encoder.encoder.parameters() if p.requires_grad]
+
+    @property
+    def device(self) -> torch.device:
+        return self.predictor.output_projection.weight.device
+
+    # ------------------------------------------------------------------------------------------------
+    def forward(
+        self,
+        *,
+        queries: Sequence[str],
+        images: Sequence[VisualInput] | None = None,
+        visual_tokens: torch.Tensor | None = None,
+        visual_mask: torch.Tensor | None = None,
+        targets: Sequence[str] | None = None,
+        target_ids: torch.Tensor | None = None,
+    ) -> VLJEPAOutput:
+        """Predict target embeddings; with ``targets``, also compute the loss.
+
+        Give either ``images`` or precomputed ``visual_tokens [B, V, x_dim]`` (e.g. from the feature cache).
+        ``queries`` are empty strings for query-free captioning. ``target_ids [B]`` marks equal targets.
+        """
+        if (images is None) == (visual_tokens is None):
+            raise ValueError("give exactly one of images or visual_tokens")
+        if images is not None:
+            visual_tokens, visual_mask = self.x_encoder.encode(images)
+        assert visual_tokens is not None
+        visual_tokens = visual_tokens.to(self.device)
+        if visual_mask is None:
+            visual_mask = torch.ones(visual_tokens.shape[:2], dtype=torch.bool, device=self.device)
+        query_ids, query_mask = self.predictor.tokenize(queries, device=self.device)
+        predicted = self.predictor(visual_tokens, visual_mask.to(self.device), query_ids, query_mask).embedding
+        if targets is None:
+            return VLJEPAOutput(predicted_embeddings=predicted)
+        if len(targets) != predicted.shape[0]:
+            raise ValueError(f"{len(targets)} targets for {predicted.shape[0]} predictions")
+        target_embeddings = self.y_encoder(targets)
+        terms = self.loss_fn(
+            predicted, target_embeddings, None if target_ids is None else target_ids.to(self.device)
+        )
+        return VLJEPAOutput(
+            predicted_embeddings=predicted, target_embeddings=target_embeddings, loss=terms.loss, loss_terms=terms
+        )
+
+    # ------------------------------------------------------------------------------------------------
+    # Inference API (batched, no grad). Returned embeddings are L2-normalised, on the CPU.
+    def predict(
+        self, images: Sequence[VisualInput], queries: Sequence[str] | None = None, *, batch_size: int = 32
+    ) -> torch.Tensor:
+        """``[N, E]`` predicted target embeddings for images (or videos) and queries (None: empty queries)."""
+        queries = [""] * len(images) if queries is None else list(queries)
+        if len(queries) != len(images):
+            raise ValueError(f"{len(images)} images but {len(queries)} queries")
+        outputs = []
+        with evaluating(self):
+            for part in batch_ranges(len(images), batch_size):
+                out = self(images=list(images[part]), queries=queries[part])
+                outputs.append(F.normalize(out.predicted_embeddings.float(), dim=-1).cpu())
+        return torch.cat(outputs) if outputs else torch.empty(0, self.config.embedding_dim)
+
+    def embed_images(self, images: Sequence[Image.Image], *, batch_size: int = 32) -> torch.Tensor:
+        """``[N, E]`` predicted caption embeddings (empty query): VL-JEPA's image embedding."""
+        return self.predict(images, None, batch_size=batch_size)
+
+    def embed_texts(self, texts: Sequence[str], *, batch_size: int = 32) -> torch.Tensor:
+        """``[M, E]`` Y-encoder embeddings of texts."""
+        outputs = []
+        with evaluating(self):
+            for part in batch_ranges(len(texts), batch_size):
+                outputs.append(F.normalize(self.y_encoder(list(texts[part])).float(), dim=-1).cpu())
+        return torch.cat(outputs) if outputs else torch.empty(0, self.config.embedding_dim)
+
+    def answer_scores(
+        self,
+        images: Sequence[VisualInput],
+        questions: Sequence[str],
+        candidates: Sequence[str] | Sequence[Sequence[str]],
+        *,
+        batch_size: int = 32,
+    ) -> torch.Tensor:
+        """``[N, C]`` cosine similarity of ŷ(image, question) with each candidate answer (ragged: ``-inf``)."""
+        lists = normalise_candidates(candidates, len(images))
+        predictions = self.predict(images, questions, batch_size=batch_size)
+        return score_candidates(predictions, lists, lambda texts: self.embed_texts(texts, batch_size=batch_size))
+
+    def answer(
+        self,
+        images: Sequence[VisualInput],
+        questions: Sequence[str],
+        candidates: Sequence[str] | Sequence[Sequence[str]],
+        *,
+        batch_size: int = 32,
+    ) -> list[str]:
+        """The best candidate answer for each (image, question)."""
+        lists = normalise_candidates(candidates, len(images))
+        best = self.answer_scores(images, questions, lists, batch_size=batch_size).argmax(dim=1)
+        return [options[int(i)] for options, i in zip(lists, best)]
+
+    def rank_texts(
+        self,
+        images: Sequence[VisualInput],
+        texts: Sequence[str],
+        *,
+        queries: Sequence[str] | None = None,
+        batch_size: int = 32,
+    ) -> TextRanking:
+        """Rank ``texts`` for each image by similarity to ŷ(image, query) (default: empty query)."""
+        return rank(
+            self.predict(images, queries, batch_size=batch_size), self.embed_texts(texts, batch_size=batch_size)
+        )
+
+
+def _check_recorded_dim(config: VLJEPAConfig, name: str, actual: int) -> None:
+    recorded = getattr(config, name)
+    if recorded is not None and recorded != actual:
+        raise ValueError(
+            f"the config records {name}={recorded} but the loaded encoder has width {actual}: the encoder id or "
+            "revision does not match the one this model was trained with"
+        )
+    setattr(config, name, actual)

@@ -1,0 +1,163 @@
+"""Saving and loading models built from a config plus pretrained encoders referred to by id and revision.
+
+A saved model folder holds ``config.json`` and ``model.safetensors``. The safetensors file holds only what
+training changed: frozen pretrained parts (a frozen X-encoder, a frozen Y-encoder, untrained LM token
+embeddings) are left out and rebuilt from their hub id and revision on load, so they are never duplicated.
+``from_pretrained`` builds the model from the config, loads the saved tensors and checks that every
+missing tensor belongs to a frozen part.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from safetensors.torch import load_file, save_file
+from transformers import PreTrainedConfig
+
+logger = logging.getLogger(__name__)
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+
+
+def resolve(model_id: str, revision: str | None = None) -> Path:
+    """A local folder for ``model_id`` through :func:`jepa_core.resolver.resolve_model` (the only resolver)."""
+    from jepa_core.resolver import resolve_model
+
+    return resolve_model(model_id, revision)
+
+
+def recorded_revision(folder: Path, requested: str | None) -> str | None:
+    """The revision to record for an encoder loaded from ``folder``.
+
+    The requested revision when one was given; else the bundled revision written by the resolver
+    (``jepa_bundled.json``); else the commit hash of a Hub snapshot folder; else None (a local folder).
+    """
+    if requested is not None:
+        return requested
+    provenance = folder / "jepa_bundled.json"
+    if provenance.is_file():
+        return json.loads(provenance.read_text()).get("revision")
+    if folder.parent.name == "snapshots":
+        return folder.name
+    return None
+
+
+class PersistenceMixin:
+    """``save_pretrained`` / ``from_pretrained`` / ``push_to_hub`` for :class:`torch.nn.Module` models.
+
+    Subclasses set ``config_class``, implement ``from_config(config)`` and ``frozen_prefixes()``.
+    """
+
+    config_class: ClassVar[type[PreTrainedConfig]]
+    config: PreTrainedConfig
+
+    # ------------------------------------------------------------------------------------------------
+    @classmethod
+    def from_config(cls, config: PreTrainedConfig) -> Any:  # pragma: no cover - implemented by subclasses
+        raise NotImplementedError
+
+    def frozen_prefixes(self) -> list[str]:  # pragma: no cover - implemented by subclasses
+        raise NotImplementedError
+
+    def persistent_state_dict(self) -> dict[str, torch.Tensor]:
+        """The tensors to save: the state dict minus frozen pretrained parts."""
+        prefixes = tuple(self.frozen_prefixes())
+        state = self.state_dict()  # type: ignore[attr-defined]
+        return {k: v.detach().cpu().contiguous() for k, v in state.items() if not k.startswith(prefixes)}
+
+    def save_pretrained(self, save_directory: str | Path) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` (each replaced atomically) into ``save_directory``."""
+        directory = Path(save_directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        tensors = self.persistent_state_dict()
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{WEIGHTS_NAME}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            save_file(tensors, tmp, metadata={"format": "pt", "model_type": self.config.model_type})
+            os.replace(tmp, directory / WEIGHTS_NAME)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        config_text = self.config.to_json_string(use_diff=False)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{CONFIG_NAME}.", suffix=".tmp")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(config_text)
+        os.replace(tmp, directory / CONFIG_NAME)
+        logger.info("Saved %s (%d tensors) to %s", type(self).__name__, len(tensors), directory)
+        return directory
+
+    @classmethod
+    def from_pretrained(
+        cls, model_id_or_path: str | Path, *, revision: str | None = None, device: str | torch.device | None = None
+    ):
+        """Load a model saved with :meth:`save_pretrained` from a local folder or a Hub id."""
+        folder = resolve(str(model_id_or_path), revision)
+        weights = folder / WEIGHTS_NAME
+        if not (folder / CONFIG_NAME).is_file() or not weights.is_file():
+            raise FileNotFoundError(
+                f"{folder} is not a saved {cls.__name__}: it needs {CONFIG_NAME} and {WEIGHTS_NAME} "
+                "(write one with save_pretrained)"
+            )
+        config = cls.config_class.from_pretrained(folder)
+        if config.model_type != cls.config_class.model_type:
+            raise ValueError(
+                f"{folder}/{CONFIG_NAME} has model_type {config.model_type!r}; {cls.__name__} needs "
+                f"{cls.config_class.model_type!r}"
+            )
+        model = cls.from_config(config)
+        model.load_persistent_state(load_file(str(weights)), source=str(weights))
+        if device is not None:
+            model.to(device)
+        model.eval()
+        return model
+
+    def load_persistent_state(self, tensors: dict[str, torch.Tensor], *, source: str) -> None:
+        """Load saved tensors; every tensor not in ``tensors`` must belong to a frozen pretrained part."""
+        result = self.load_state_dict(tensors, strict=False)  # type: ignore[attr-defined]
+        prefixes = tuple(self.frozen_prefixes())
+        missing = [key for key in result.missing_keys if not key.startswith(prefixes)]
+        if missing or result.unexpected_keys:
+            raise ValueError(
+                f"{source} does not match the model built from its config: missing {missing[:8]}"
+                f"{' ...' if len(missing) > 8 else ''}, unexpected {result.unexpected_keys[:8]}"
+            )
+
+    def push_to_hub(
+        self, repo_id: str, *, private: bool | None = None, token: str | None = None,
+        commit_message: str = "Upload model", model_card: str | None = None,
+    ) -> str:
+        """Save to a temporary folder (plus a model card ``README.md``) and upload it; returns the commit URL."""
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            self.save_pretrained(tmp)
+            card = model_card if model_card is not None else self.default_model_card(repo_id)
+            Path(tmp, "README.md").write_text(card)
+            info = api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message)
+        return str(info)
+
+    def default_model_card(self, repo_id: str) -> str:
+        """A short model card naming the encoders this model refers to."""
+        config = self.config.to_dict()
+        parts = [
+            f"- {name}: `{config[name]}` (revision `{config.get(name.replace('_id', '_revision'))}`)"
+            for name in sorted(config)
+            if name.endswith("_id") and isinstance(config[name], str)
+        ]
+        return (
+            f"---\nlibrary_name: jepa-hf\ntags:\n- {self.config.model_type}\n---\n\n# {repo_id}\n\n"
+            f"A `{type(self).__name__}` from the `jepa-hf` library. Load it with\n\n"
+            f"```python\nfrom vljepa import {type(self).__name__}\n"
+            f"model = {type(self).__name__}.from_pretrained(\"{repo_id}\")\n```\n\n"
+            "Pretrained parts are referenced, not copied (frozen ones are downloaded from their own repos):\n\n"
+            + "\n".join(parts) + "\n"
+        )

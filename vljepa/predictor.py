@@ -1,0 +1,260 @@
+"""The VL-JEPA predictor: a bidirectional transformer from (visual tokens, query) to a target embedding.
+
+Input sequence: ``[visual tokens projected to the predictor width ; query token embeddings]``. Every
+position attends to every non-pad position (the causal mask of a pretrained LM is switched off by
+passing an explicit 4-D mask to its decoder layers). Output: the mean of the final hidden states over
+non-pad positions, then a linear projection into the shared embedding space (paper, Sec. 3).
+
+Two ways to build it (:func:`build_predictor`):
+
+* ``pretrained_lm``: the decoder layers ``[first, first + n)`` of a Hugging Face causal LM (paper: layers
+  8-16 of Llama-3.2-1B), its rotary position module, final norm, token embeddings and tokenizer;
+* ``fresh``: a randomly initialised Llama-style stack of the configured width, using only the tokenizer
+  of the named LM.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaModel, PreTrainedTokenizerBase
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PredictorOutput:
+    """What :class:`Predictor` returns.
+
+    Attributes:
+        embedding: ``[B, embedding_dim]`` predicted target embedding (not normalised).
+        hidden_states: ``[B, V + Q, hidden]`` final (normed) hidden states.
+        attention_mask: ``[B, V + Q]`` True on real (non-pad) positions.
+    """
+
+    embedding: torch.Tensor
+    hidden_states: torch.Tensor
+    attention_mask: torch.Tensor
+
+
+class Predictor(nn.Module):
+    """Bidirectional transformer mapping visual tokens ``[B, V, x_dim]`` and query ids ``[B, Q]`` to ``[B, E]``.
+
+    Args:
+        layers: decoder layers called as ``layer(hidden, attention_mask=..., position_embeddings=...,
+            position_ids=...)`` (the Hugging Face Llama/Qwen/Mistral/SmolLM convention).
+        rotary_embedding: the LM's rotary module, ``rotary(hidden, position_ids) -> (cos, sin)``.
+        final_norm: the LM's final norm.
+        token_embeddings: the LM's input embeddings ``[vocab, hidden]``.
+        tokenizer: the LM's tokenizer, used for queries.
+        attention_implementation: ``"sdpa"`` or ``"eager"`` (selects the mask format).
+        visual_dim / hidden_size / embedding_dim: widths of visual tokens, the stack, the shared space.
+        visual_projection: ``"linear"`` (LayerNorm + Linear) or ``"mlp"`` (LayerNorm + Linear-GELU-Linear).
+        max_query_tokens: queries are truncated to this many tokens.
+
+    Example::
+
+        >>> predictor = build_predictor(config, visual_dim=1280, lm_path=folder)   # doctest: +SKIP
+        >>> ids, mask = predictor.tokenize(["what color is the shape?"])
+        >>> predictor(visual_tokens, visual_mask, ids, mask).embedding.shape      # [1, E]
+    """
+
+    def __init__(
+        self,
+        *,
+        layers: nn.ModuleList,
+        rotary_embedding: nn.Module,
+        final_norm: nn.Module,
+        token_embeddings: nn.Embedding,
+        tokenizer: PreTrainedTokenizerBase,
+        attention_implementation: str,
+        visual_dim: int,
+        hidden_size: int,
+        embedding_dim: int,
+        visual_projection: str = "linear",
+        max_query_tokens: int = 64,
+    ) -> None:
+        super().__init__()
+        if attention_implementation not in ("sdpa", "eager"):
+            raise ValueError(
+                f"the predictor runs its layers with an explicit bidirectional mask, which needs 'sdpa' or "
+                f"'eager' attention; got {attention_implementation!r}"
+            )
+        self.layers = layers
+        self.rotary_embedding = rotary_embedding
+        self.final_norm = final_norm
+        self.token_embeddings = token_embeddings
+        self.tokenizer = tokenizer
+        self.attention_implementation = attention_implementation
+        self.max_query_tokens = max_query_tokens
+        self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0  # always masked
+        if visual_projection == "linear":
+            self.visual_projection = nn.Sequential(nn.LayerNorm(visual_dim), nn.Linear(visual_dim, hidden_size))
+        elif visual_projection == "mlp":
+            self.visual_projection = nn.Sequential(
+                nn.LayerNorm(visual_dim),
+                nn.Linear(visual_dim, hidden_size),
+                nn.GELU(),
+                nn.Linear(hidden_size, hidden_size),
+            )
+        else:
+            raise ValueError(f"visual_projection must be 'linear' or 'mlp', got {visual_projection!r}")
+        self.output_projection = nn.Linear(hidden_size, embedding_dim)
+
+    # ------------------------------------------------------------------------------------------------
+    def tokenize(self, queries: Sequence[str], device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Right-padded query ids ``[B, Q]`` and mask ``[B, Q]`` (``Q`` may be 0 when all queries are empty)."""
+        encoded = self.tokenizer(
+            list(queries), add_special_tokens=False, truncation=True, max_length=self.max_query_tokens
+        )["input_ids"]
+        longest = max((len(ids) for ids in encoded), default=0)
+        ids = torch.full((len(encoded), longest), self.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(encoded), longest), dtype=torch.bool)
+        for row, token_ids in enumerate(encoded):
+            ids[row, : len(token_ids)] = torch.tensor(token_ids, dtype=torch.long)
+            mask[row, : len(token_ids)] = True
+        device = device or self.output_projection.weight.device
+        return ids.to(device), mask.to(device)
+
+    def _attention_mask(self, key_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """``[B, 1, L, L]`` bidirectional mask: every position sees every real key, none sees pads."""
+        length = key_mask.shape[1]
+        allowed = key_mask[:, None, None, :].expand(-1, 1, length, length)
+        if self.attention_implementation == "sdpa":
+            return allowed
+        additive = torch.zeros(allowed.shape, dtype=dtype, device=key_mask.device)
+        return additive.masked_fill(~allowed, torch.finfo(dtype).min)
+
+    def forward(
+        self,
+        visual_tokens: torch.Tensor,
+        visual_mask: torch.Tensor,
+        query_ids: torch.Tensor,
+        query_mask: torch.Tensor,
+    ) -> PredictorOutput:
+        """Predict ``[B, E]`` from visual tokens ``[B, V, x_dim]`` (mask ``[B, V]``) and query ids ``[B, Q]``."""
+        if visual_tokens.shape[0] != query_ids.shape[0]:
+            raise ValueError(
+                f"batch mismatch: {visual_tokens.shape[0]} visual samples vs {query_ids.shape[0]} queries"
+            )
+        projected = self.visual_projection(visual_tokens.to(self.output_projection.weight.dtype))
+        query = self.token_embeddings(query_ids).to(projected.dtype)
+        hidden = torch.cat([projected, query], dim=1)
+        key_mask = torch.cat([visual_mask.bool(), query_mask.bool()], dim=1)
+        position_ids = torch.arange(hidden.shape[1], device=hidden.device).unsqueeze(0).expand(hidden.shape[0], -1)
+        position_embeddings = self.rotary_embedding(hidden, position_ids)
+        mask = self._attention_mask(key_mask, hidden.dtype)
+        for layer in self.layers:
+            hidden = layer(
+                hidden,
+                attention_mask=mask,
+                position_embeddings=position_embeddings,
+                position_ids=position_ids,
+                is_causal=False,
+            )
+            if isinstance(hidden, tuple):  # older layer conventions return (hidden, ...)
+                hidden = hidden[0]
+        hidden = self.final_norm(hidden)
+        weights = key_mask.to(hidden.dtype).unsqueeze(-1)
+        pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+        return PredictorOutput(
+            embedding=self.output_projection(pooled), hidden_states=hidden, attention_mask=key_mask
+        )
+
+
+# ----------------------------------------------------------------------------------------------------
+def _decoder_parts(decoder: nn.Module, source: str) -> tuple[nn.ModuleList, nn.Module, nn.Module]:
+    missing = [name for name in ("layers", "rotary_emb", "norm") if not hasattr(decoder, name)]
+    if missing:
+        raise ValueError(
+            f"{source}: {type(decoder).__name__} has no {', '.join(missing)}; the predictor supports "
+            "decoder-only LMs with the Llama layout (layers, rotary_emb, norm), e.g. Llama, SmolLM2, Qwen, Mistral"
+        )
+    return decoder.layers, decoder.rotary_emb, decoder.norm
+
+
+def predictor_from_pretrained_lm(
+    lm_path: str | Path,
+    *,
+    first_layer: int | None,
+    num_layers: int,
+    visual_dim: int,
+    embedding_dim: int,
+    visual_projection: str,
+    max_query_tokens: int,
+    train_query_embeddings: bool,
+) -> Predictor:
+    """Keep layers ``[first_layer, first_layer + num_layers)`` (default: the last ones) of a causal LM."""
+    lm = AutoModelForCausalLM.from_pretrained(lm_path, dtype=torch.float32)
+    decoder = lm.get_decoder()
+    layers, rotary, norm = _decoder_parts(decoder, str(lm_path))
+    total = len(layers)
+    first = total - num_layers if first_layer is None else first_layer
+    if first < 0 or first + num_layers > total:
+        raise ValueError(
+            f"{lm_path}: the LM has {total} layers; cannot take {num_layers} layers starting at {first} "
+            "(check predictor_first_layer and predictor_num_layers)"
+        )
+    kept = nn.ModuleList(layers[first : first + num_layers])
+    embeddings = lm.get_input_embeddings()
+    embeddings.requires_grad_(train_query_embeddings)
+    logger.info("Predictor: layers %d-%d of %d of %s (bidirectional)", first, first + num_layers - 1, total, lm_path)
+    return Predictor(
+        layers=kept,
+        rotary_embedding=rotary,
+        final_norm=norm,
+        token_embeddings=embeddings,
+        tokenizer=AutoTokenizer.from_pretrained(lm_path),
+        attention_implementation=lm.config._attn_implementation or "sdpa",
+        visual_dim=visual_dim,
+        hidden_size=lm.config.hidden_size,
+        embedding_dim=embedding_dim,
+        visual_projection=visual_projection,
+        max_query_tokens=max_query_tokens,
+    )
+
+
+def fresh_predictor(
+    tokenizer_path: str | Path,
+    *,
+    num_layers: int,
+    hidden_size: int,
+    num_heads: int,
+    intermediate_size: int,
+    visual_dim: int,
+    embedding_dim: int,
+    visual_projection: str,
+    max_query_tokens: int,
+) -> Predictor:
+    """A randomly initialised Llama-style predictor that uses the tokenizer found at ``tokenizer_path``."""
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        num_key_value_heads=num_heads,
+        max_position_embeddings=4096,
+        attn_implementation="sdpa",
+    )
+    decoder = LlamaModel(config)
+    layers, rotary, norm = _decoder_parts(decoder, "fresh predictor")
+    return Predictor(
+        layers=layers,
+        rotary_embedding=rotary,
+        final_norm=norm,
+        token_embeddings=decoder.embed_tokens,
+        tokenizer=tokenizer,
+        attention_implementation="sdpa",
+        visual_dim=visual_dim,
+        hidden_size=hidden_size,
+        embedding_dim=embedding_dim,
+        visual_projection=visual_projection,
+        max_query_tokens=max_query_tokens,
+    )

@@ -1,0 +1,96 @@
+"""The Y-encoder: a sentence-transformers text encoder plus a linear projection into the shared space.
+
+It embeds the *target* text (a caption or an answer). Trained at a small learning-rate multiplier (paper:
+0.05) or frozen; when frozen, embeddings of repeated texts (e.g. the 13 easy-VQA answers) are memoised.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from sentence_transformers import SentenceTransformer
+from torch import nn
+
+
+class YEncoder(nn.Module):
+    """Texts ``list[str]`` (length ``M``) -> embeddings ``[M, embedding_dim]`` (not normalised).
+
+    Args:
+        model_path: local folder of a sentence-transformers model.
+        embedding_dim: width of the shared space (the output of the projection).
+        frozen: freeze the sentence encoder (the projection always trains).
+        memo_size: how many frozen base embeddings to memoise (0 disables the memo).
+
+    Example::
+
+        >>> encoder = YEncoder(model_path=folder, embedding_dim=256)   # doctest: +SKIP
+        >>> encoder(["a red circle", "yes"]).shape
+        torch.Size([2, 256])
+    """
+
+    def __init__(
+        self, *, model_path: str | Path, embedding_dim: int, frozen: bool = False, memo_size: int = 65536
+    ) -> None:
+        super().__init__()
+        self.encoder = SentenceTransformer(str(model_path), device="cpu")
+        self.frozen = frozen
+        dim = self.encoder.get_embedding_dimension()
+        if dim is None:
+            raise ValueError(f"{model_path}: the sentence-transformers model does not report its embedding dimension")
+        self.base_dim = int(dim)
+        self.projection = nn.Linear(self.base_dim, embedding_dim)
+        if frozen:
+            self.encoder.requires_grad_(False)
+            self.encoder.eval()
+        self.memo_size = memo_size
+        self._memo: OrderedDict[str, torch.Tensor] = OrderedDict()
+
+    def train(self, mode: bool = True) -> YEncoder:
+        super().train(mode)
+        if self.frozen:
+            self.encoder.eval()
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return self.projection.weight.device
+
+    def _run_encoder(self, texts: list[str]) -> torch.Tensor:
+        features = self.encoder.preprocess(texts)
+        features = {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
+        return self.encoder(features)["sentence_embedding"]
+
+    def base_embeddings(self, texts: Sequence[str]) -> torch.Tensor:
+        """``[M, base_dim]`` sentence-encoder embeddings; each distinct text is encoded once."""
+        texts = list(texts)
+        unique = list(dict.fromkeys(texts))
+        if self.frozen:
+            missing = [text for text in unique if text not in self._memo]
+            if missing:
+                with torch.no_grad():
+                    encoded = self._run_encoder(missing).float()
+                for text, row in zip(missing, encoded):
+                    if self.memo_size:
+                        self._memo[text] = row
+            if self.memo_size:
+                for text in unique:
+                    self._memo.move_to_end(text)
+                rows = {text: self._memo[text] for text in unique}
+                while len(self._memo) > self.memo_size:
+                    self._memo.popitem(last=False)
+            else:
+                rows = dict(zip(missing, encoded))
+            table = torch.stack([rows[text].to(self.device) for text in unique])
+        else:
+            table = self._run_encoder(unique)
+        index = {text: i for i, text in enumerate(unique)}
+        return table[torch.tensor([index[text] for text in texts], device=table.device)]
+
+    def forward(self, texts: Sequence[str]) -> torch.Tensor:
+        if len(texts) == 0:
+            raise ValueError("YEncoder got no texts")
+        base = self.base_embeddings(texts)
+        return self.projection(base.to(self.projection.weight.dtype))

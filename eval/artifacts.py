@@ -73,7 +73,10 @@ class TaskReport:
 
     def summary_table(self) -> str:
         rows = [
-            (name + (" (%)" if name in self.percent_keys else ""), format_value(value, percent=name in self.percent_keys))
+            (
+                name + (" (%)" if name in self.percent_keys else ""),
+                format_value(value, percent=name in self.percent_keys),
+            )
             for name, value in self.summary.items()
         ]
         return markdown_table(["metric", "value"], rows)

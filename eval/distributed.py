@@ -71,8 +71,9 @@ def resolve_shards(accelerator: Any | None) -> ShardContext:
 
         if not isinstance(accelerator, (Accelerator, PartialState)):
             raise TypeError(
-                f"accelerator must be None, an accelerate.Accelerator / PartialState, or an object with "
-                f"process_index, num_processes, is_main_process and gather_object(); got {type(accelerator).__name__}"
+                "accelerator must be None, an accelerate.Accelerator / PartialState, or an object with "
+                "process_index, num_processes, is_main_process and gather_object(); "
+                f"got {type(accelerator).__name__}"
             )
         shards = AccelerateShards(accelerator)
     if not 0 <= shards.process_index < shards.num_processes:
@@ -92,7 +93,9 @@ def shard_indices(num_examples: int, shards: ShardContext) -> list[int]:
     return list(range(shards.process_index, num_examples, shards.num_processes))
 
 
-def gather_records(records: list[dict[str, Any]], shards: ShardContext, num_examples: int) -> list[dict[str, Any]]:
+def gather_records(
+    records: list[dict[str, Any]], shards: ShardContext, num_examples: int
+) -> list[dict[str, Any]]:
     """All processes' records, one per example index, ordered by index.
 
     Raises ``RuntimeError`` naming the missing indices if some example was never evaluated.

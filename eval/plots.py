@@ -93,7 +93,12 @@ def plot_values_histogram(
 
 
 def plot_accuracy_by_group(
-    accuracy: Mapping[str, float], counts: Mapping[str, int], path: str | Path, *, title: str, max_groups: int = 40
+    accuracy: Mapping[str, float],
+    counts: Mapping[str, int],
+    path: str | Path,
+    *,
+    title: str,
+    max_groups: int = 40,
 ) -> Path:
     """Horizontal bars of accuracy (%) per group (e.g. question type), the most frequent groups first."""
     groups = sorted(accuracy, key=lambda name: (-counts.get(name, 0), name))[:max_groups]
@@ -126,7 +131,9 @@ def confusion_counts(
     position = {label: i for i, label in enumerate(labels)}
     matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
     for t, p in zip(truth, predicted):
-        matrix[position.get(t, position.get(OTHER_LABEL, 0)), position.get(p, position.get(OTHER_LABEL, 0))] += 1
+        matrix[
+            position.get(t, position.get(OTHER_LABEL, 0)), position.get(p, position.get(OTHER_LABEL, 0))
+        ] += 1
     return labels, matrix
 
 
@@ -150,6 +157,8 @@ def plot_confusion_matrix(
             for col in range(len(labels)):
                 if matrix[row, col]:
                     color = "white" if rates[row, col] > 0.5 else "black"
-                    ax.text(col, row, str(matrix[row, col]), ha="center", va="center", fontsize=7, color=color)
+                    ax.text(
+                        col, row, str(matrix[row, col]), ha="center", va="center", fontsize=7, color=color
+                    )
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of row")
     return _save(fig, path)

@@ -90,8 +90,15 @@ def write_comparison_report(results: dict[str, dict], path: str | Path) -> Path:
     type_accuracy = {m: flat[m].get("vqa_accuracy_by_type") or {} for m in models}
     question_types = sorted({qtype for per_type in type_accuracy.values() for qtype in per_type})
     if question_types:
-        type_rows = [_row(qtype, [type_accuracy[m].get(qtype) for m in models], True) for qtype in question_types]
-        parts += ["## VQA accuracy per question type (%)", "", markdown_table(["question type", *models], type_rows), ""]
+        type_rows = [
+            _row(qtype, [type_accuracy[m].get(qtype) for m in models], True) for qtype in question_types
+        ]
+        parts += [
+            "## VQA accuracy per question type (%)",
+            "",
+            markdown_table(["question type", *models], type_rows),
+            "",
+        ]
     path = Path(path)
     atomic_write_text(path, "\n".join(parts))
     return path
@@ -102,7 +109,11 @@ def collect_metrics(model_dirs: Mapping[str, str | Path]) -> dict[str, dict[str,
     results: dict[str, dict[str, Any]] = {}
     for name, directory in model_dirs.items():
         directory = Path(directory)
-        found = {task: directory / task / METRICS_FILE for task in TASKS if (directory / task / METRICS_FILE).is_file()}
+        found = {
+            task: directory / task / METRICS_FILE
+            for task in TASKS
+            if (directory / task / METRICS_FILE).is_file()
+        }
         if not found:
             raise FileNotFoundError(
                 f"{directory}: no <task>/{METRICS_FILE} for any task in {TASKS}; run the evaluation with "

@@ -122,7 +122,9 @@ def colour_captioning_dataset(num_images: int) -> list[dict[str, Any]]:
     for index in range(num_images):
         name = COLOUR_NAMES[index % len(PALETTE)]
         captions = [f"a {name} square", f"a square that is {name}", f"{name} colour everywhere"]
-        rows.append({"image": colour_image(index), "captions": captions[: 1 + index % 3], "image_id": 1000 + index})
+        rows.append(
+            {"image": colour_image(index), "captions": captions[: 1 + index % 3], "image_id": 1000 + index}
+        )
     return rows
 
 

@@ -20,6 +20,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+# Scores within this much of the true class's count as ties (float32 rounding), and ties count as misses.
+TIE_TOLERANCE = 1e-5
+
 DEFAULT_TEMPLATES: tuple[str, ...] = (
     "a photo of a {}.",
     "a picture of a {}.",
@@ -76,24 +79,35 @@ def class_scores(image_emb: torch.Tensor | np.ndarray, class_emb: torch.Tensor |
 
 
 def label_ranks(
-    scores: torch.Tensor | np.ndarray, labels: Sequence[int] | torch.Tensor | np.ndarray
+    scores: torch.Tensor | np.ndarray,
+    labels: Sequence[int] | torch.Tensor | np.ndarray,
+    *,
+    tie_tolerance: float = TIE_TOLERANCE,
 ) -> torch.Tensor:
-    """``[N]`` rank of each true label: the number of classes with a strictly higher score (0 = top)."""
+    """``[N]`` rank of each true label (0 = top): the number of *other* classes scoring at least the true
+    class's score minus ``tie_tolerance``. Ties count against the model, so a collapsed model whose
+    class embeddings are all equal scores 0, not 100%."""
     scores = torch.as_tensor(scores).detach().float()
     labels = torch.as_tensor(np.asarray(labels), dtype=torch.long).reshape(-1).to(scores.device)
     if scores.ndim != 2 or scores.shape[0] != labels.numel() or scores.shape[0] == 0:
         raise ValueError(
-            f"scores must be [N, C] with N = len(labels) > 0, got {tuple(scores.shape)} and {labels.numel()} labels"
+            f"scores must be [N, C] with N = len(labels) > 0, got {tuple(scores.shape)} "
+            f"and {labels.numel()} labels"
         )
     bad = (labels < 0) | (labels >= scores.shape[1])
     if bad.any():
         row = int(torch.nonzero(bad)[0])
-        raise ValueError(f"label {int(labels[row])} of example {row} is not one of the {scores.shape[1]} classes")
+        raise ValueError(
+            f"label {int(labels[row])} of example {row} is not one of the {scores.shape[1]} classes"
+        )
     true_scores = scores.gather(1, labels[:, None])
-    return (scores > true_scores).sum(dim=1)
+    # The true class always passes the test against its own score: subtract it.
+    return (scores >= true_scores - tie_tolerance).sum(dim=1) - 1
 
 
-def accuracy_from_ranks(ranks: Sequence[int] | torch.Tensor | np.ndarray, ks: Sequence[int] = (1, 5)) -> dict[str, float]:
+def accuracy_from_ranks(
+    ranks: Sequence[int] | torch.Tensor | np.ndarray, ks: Sequence[int] = (1, 5)
+) -> dict[str, float]:
     """``{"top{k}": fraction of ranks < k}``."""
     ranks = torch.as_tensor(np.asarray(ranks), dtype=torch.long).reshape(-1)
     if ranks.numel() == 0:
@@ -104,11 +118,12 @@ def accuracy_from_ranks(ranks: Sequence[int] | torch.Tensor | np.ndarray, ks: Se
 
 
 def topk_accuracy(
-    scores: torch.Tensor | np.ndarray, labels: Sequence[int] | torch.Tensor | np.ndarray, ks: Sequence[int] = (1, 5)
+    scores: torch.Tensor | np.ndarray,
+    labels: Sequence[int] | torch.Tensor | np.ndarray,
+    ks: Sequence[int] = (1, 5),
 ) -> dict[str, float]:
     """``{"top{k}": fraction}``: how often the label is among the ``k`` highest scores.
 
-    Ties count as hits (rank = number of classes with a strictly higher score). A ``k`` at or above the
-    number of classes gives 1.0.
+    Ties count as misses (see :func:`label_ranks`). A ``k`` at or above the number of classes gives 1.0.
     """
     return accuracy_from_ranks(label_ranks(scores, labels), ks)

@@ -20,17 +20,17 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import yaml
 from huggingface_hub import HfApi, ModelCard
-from huggingface_hub.constants import DEFAULT_IGNORE_PATTERNS
 from huggingface_hub.errors import (
     HfHubHTTPError,
     HFValidationError,
     LocalTokenNotFoundError,
     OfflineModeIsEnabled,
 )
-from huggingface_hub.utils import filter_repo_objects
+from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
 from jepa_core.model_card import CardKind, ModelCardInfo, card_from_folder, render_model_card
 from jepa_core.rundir import atomic_write_text
@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".joblib")
 CONFIG_FILES = ("config.json", "adapter_config.json")
 CARD_FILE = "README.md"
+# Marker of huggingface_hub's default card template, which peft's save_pretrained fills with placeholders.
+TEMPLATE_PLACEHOLDER = "[More Information Needed]"
 
 
 class PublishError(ValueError):
@@ -78,7 +80,9 @@ def _as_list(patterns: Any) -> list[str]:
 def prepare_folder(
     folder: str | Path, *, card: ModelCardInfo | None = None, allow_patterns: Any = None, ignore_patterns: Any = None
 ) -> list[str]:
-    """Check ``folder`` for publishing, write ``README.md`` from ``card`` if it has none; return the files.
+    """Check ``folder`` for publishing and return the files to upload.
+
+    With ``card``, ``README.md`` is (re)written from it; without, the folder must already have one.
 
     Raises:
         PublishError: naming the offending file and what to do.
@@ -103,22 +107,21 @@ def prepare_folder(
             "from_pretrained could not load it; save the model with save_pretrained"
         )
     card_path = folder / CARD_FILE
-    if not card_path.is_file():
-        if card is None:
-            raise PublishError(
-                f"cannot publish {folder}: no {CARD_FILE} model card; pass card data (ModelCardInfo) or write "
-                "one with jepa_core.model_card.render_model_card"
-            )
+    if card is not None:
+        if card_path.is_file():
+            logger.info("Replacing %s with a card rendered from the given card data", card_path)
         atomic_write_text(card_path, render_model_card(card))
         logger.info("Wrote model card %s", card_path)
         files = _selected_files(folder, allow_patterns, ignore_patterns)
-    else:
-        if card is not None:
-            logger.info("%s already has a %s; keeping it (card data not used)", folder, CARD_FILE)
-        try:
-            ModelCard(card_path.read_text())
-        except ValueError as err:
-            raise PublishError(f"{card_path}: invalid model card front matter: {err}") from err
+    elif not card_path.is_file():
+        raise PublishError(
+            f"cannot publish {folder}: no {CARD_FILE} model card; pass card data (ModelCardInfo) or write "
+            "one with jepa_core.model_card.render_model_card"
+        )
+    try:
+        ModelCard(card_path.read_text())
+    except (ValueError, yaml.YAMLError) as err:
+        raise PublishError(f"{card_path}: invalid model card front matter: {err}") from err
     if CARD_FILE not in files:
         raise PublishError(f"cannot publish {folder}: {CARD_FILE} is excluded by allow/ignore patterns")
     return files
@@ -153,7 +156,10 @@ def push_folder(
     ignore_patterns: list[str] | str | None = None,
     card: ModelCardInfo | None = None,
 ) -> str:
-    """Validate ``folder`` (see :func:`prepare_folder`), create ``repo_id`` and upload; return the commit URL."""
+    """Validate ``folder`` (see :func:`prepare_folder`), create ``repo_id`` and upload; return the commit URL.
+
+    ``card``: card data to (re)write ``README.md`` from; None keeps the folder's own ``README.md``.
+    """
     import httpx2  # huggingface_hub 2.x HTTP client; its connection errors are not OSErrors
 
     files = prepare_folder(folder, card=card, allow_patterns=allow_patterns, ignore_patterns=ignore_patterns)
@@ -184,6 +190,12 @@ class PushArguments:
     )
     allow_patterns: list[str] | None = field(default=None, metadata={"help": "Only upload files matching these."})
     ignore_patterns: list[str] | None = field(default=None, metadata={"help": "Never upload files matching these."})
+    model_card: Literal["auto", "keep", "generate"] = field(
+        default="auto",
+        metadata={"help": "README.md: 'generate' from the folder's configs, recipe and metrics; 'keep' the "
+                          "folder's own; 'auto' generates when it is missing or an unfilled template (e.g. the "
+                          "one peft's save_pretrained writes)."},
+    )
     license: str = field(
         default="apache-2.0",
         metadata={"help": "License for a generated model card (check the base models' licenses)."},
@@ -196,6 +208,12 @@ class PushArguments:
             raise ValueError(f"folder {self.folder!r} does not exist or is not a directory")
 
 
+def has_filled_card(folder: str | Path) -> bool:
+    """True when ``folder/README.md`` exists and is not an unfilled template (no placeholder text)."""
+    path = Path(folder) / CARD_FILE
+    return path.is_file() and TEMPLATE_PLACEHOLDER not in path.read_text()
+
+
 def push_parser(kind: CardKind) -> argparse.ArgumentParser:
     """``<kind> push DIR --repo_id ID [...]``, one option per :class:`PushArguments` field."""
     parser = argparse.ArgumentParser(prog=f"{kind} push", description="Publish a saved model folder to the Hub.")
@@ -205,6 +223,9 @@ def push_parser(kind: CardKind) -> argparse.ArgumentParser:
             parser.add_argument("folder", help=help_text)
         elif f.type == "bool":
             parser.add_argument(f"--{f.name}", action="store_true", help=help_text)
+        elif f.name == "model_card":
+            parser.add_argument("--model_card", choices=["auto", "keep", "generate"], default=f.default,
+                                help=help_text)
         elif f.name.endswith("_patterns"):
             parser.add_argument(f"--{f.name}", nargs="+", default=None, help=help_text)
         else:
@@ -224,7 +245,7 @@ def push_main(argv: Sequence[str], *, kind: CardKind) -> int:
         parser.error(str(err))
     folder = Path(args.folder)
     card = None
-    if not (folder / CARD_FILE).is_file():
+    if args.model_card == "generate" or (args.model_card == "auto" and not has_filled_card(folder)):
         card = card_from_folder(folder, kind=kind, repo_id=args.repo_id, license=args.license)
     try:
         url = push_folder(

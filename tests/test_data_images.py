@@ -254,3 +254,27 @@ def test_policy_defaults_by_split(given, split, expected):
 def test_invalid_policy_is_rejected():
     with pytest.raises(ValueError, match="on_bad_input"):
         ImageLoader(on_bad_input="ignore")
+
+
+@pytest.mark.parametrize("policy", ["error", "skip"])
+def test_collator_path_over_a_dataset_with_a_broken_file(policy, tmp_path):
+    import datasets
+
+    from vljepa.data import CAPTION_FEATURES, undecoded_images
+
+    good, broken = tmp_path / "good.png", tmp_path / "broken.png"
+    good.write_bytes(_encoded(_noise_image(), "PNG"))
+    broken.write_bytes(_encoded(_noise_image(), "PNG")[:100])
+    ds = datasets.Dataset.from_dict(
+        {"image": [str(good), str(broken)], "captions": [["a"], ["b"]], "image_id": ["0", "1"]},
+        features=CAPTION_FEATURES,
+    )
+    loader = ImageLoader(on_bad_input=policy)
+    rows = undecoded_images(ds)
+    if policy == "error":
+        with pytest.raises(BadInputError, match="image_id 1: truncated"):
+            [loader(row["image"], context=f"image_id {row['image_id']}") for row in rows]
+        return
+    images = [loader(row["image"], context=f"image_id {row['image_id']}") for row in rows]
+    assert images[0].mode == "RGB" and images[1] is None
+    assert loader.report.counts == {"truncated": 1}

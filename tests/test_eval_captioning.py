@@ -58,7 +58,11 @@ def test_cider_rewards_a_better_caption():
         2: ["a plate of food with broccoli", "a dish with vegetables on a table"],
         3: ["a cat sleeping on a sofa", "a cat lying on a couch"],
     }
-    good = {1: "a man riding a horse on the beach", 2: "a plate of food with broccoli", 3: "a cat sleeping on a couch"}
+    good = {
+        1: "a man riding a horse on the beach",
+        2: "a plate of food with broccoli",
+        3: "a cat sleeping on a couch",
+    }
     bad = {1: "a plate of food", 2: "a cat on a sofa", 3: "a man on a horse"}
     assert cider(good, references) > 1.0 > cider(bad, references)
 
@@ -71,7 +75,10 @@ def test_bleu4_by_hand():
 
 def test_bleu4_exact_match_with_a_variable_number_of_references():
     candidates = {1: "a man riding a horse", 2: "a plate of food on a table"}
-    references = {1: ["a man riding a horse"], 2: ["something else entirely", "a plate of food on a table", "x"]}
+    references = {
+        1: ["a man riding a horse"],
+        2: ["something else entirely", "a plate of food on a table", "x"],
+    }
     assert bleu4(candidates, references) == pytest.approx(1.0)
     assert bleu4({1: "a b c d"}, {1: ["e f g h"]}) == 0.0
 

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import subprocess
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -61,12 +67,20 @@ TASKS = {
         ColourModel(), colour_captioning_dataset(9), output_dir=out, batch_size=2, accelerator=acc
     ),
     "vqa": lambda acc, out: run_vqa(
-        ColourModel(), colour_vqa_dataset(9, with_candidates=False), output_dir=out, batch_size=2, accelerator=acc
+        ColourModel(),
+        colour_vqa_dataset(9, with_candidates=False),
+        output_dir=out,
+        batch_size=2,
+        accelerator=acc,
     ),
     "zeroshot": lambda acc, out: run_zeroshot(
-        ColourModel(), colour_classification_dataset(9), output_dir=out, class_names=COLOUR_NAMES,
-        batch_size=2, accelerator=acc,
-    ),  # fmt: skip
+        ColourModel(),
+        colour_classification_dataset(9),
+        output_dir=out,
+        class_names=COLOUR_NAMES,
+        batch_size=2,
+        accelerator=acc,
+    ),
     "captioning": lambda acc, out: run_captioning(
         ColourModel(), colour_captioning_dataset(9), output_dir=out, batch_size=2, accelerator=acc
     ),
@@ -125,3 +139,65 @@ def test_accelerate_state_is_wrapped():
     finally:
         if not already_initialized:  # leave the process-wide singleton as we found it
             PartialState._reset_state()
+
+
+def test_each_rank_evaluates_only_its_shard(tmp_path):
+    class CountingModel(ColourModel):
+        def __init__(self):
+            super().__init__()
+            self.questions: list[str] = []
+
+        def answer_scores(self, images, questions, candidates, *, batch_size=32):
+            self.questions.extend(questions)
+            return super().answer_scores(images, questions, candidates, batch_size=batch_size)
+
+    rows = colour_vqa_dataset(9)
+    for index, row in enumerate(rows):
+        row["question"] = f"question {index}"
+    models = [CountingModel(), CountingModel()]
+    run_on_ranks(
+        lambda acc, out: run_vqa(
+            models[acc.process_index], rows, output_dir=out, batch_size=2, accelerator=acc
+        ),
+        2,
+        tmp_path,
+    )
+    assert models[0].questions == [f"question {i}" for i in (0, 2, 4, 6, 8)]
+    assert models[1].questions == [f"question {i}" for i in (1, 3, 5, 7)]
+
+
+LAUNCHED_SCRIPT = """
+import json, sys
+from accelerate import Accelerator
+from eval.runners import run_vqa
+from eval.testing import ColourModel, colour_vqa_dataset
+
+accelerator = Accelerator(cpu=True)
+rows = colour_vqa_dataset(9)
+metrics = run_vqa(ColourModel(), rows, output_dir=sys.argv[1], batch_size=2, accelerator=accelerator)
+with open(f"{sys.argv[1]}.rank{accelerator.process_index}.json", "w") as handle:
+    json.dump({"metrics": metrics, "num_processes": accelerator.num_processes}, handle)
+"""
+
+
+@pytest.mark.multiprocess
+@pytest.mark.slow  # two fresh Python processes importing torch: ~40 s on 2 busy CPU cores
+def test_two_real_processes_with_accelerate(tmp_path):
+    """torchrun + Accelerator(cpu=True): gather_object over gloo, ragged shards, one writer."""
+    script = tmp_path / "evaluate.py"
+    script.write_text(LAUNCHED_SCRIPT)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    command += ["--master_addr", "127.0.0.1", "--master_port", str(port), str(script), str(tmp_path / "out")]
+    result = subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    single = run_vqa(ColourModel(), colour_vqa_dataset(9), output_dir=tmp_path / "single", batch_size=2)
+    for rank in range(2):
+        launched = json.loads((tmp_path / f"out.rank{rank}.json").read_text())
+        assert launched["num_processes"] == 2
+        assert launched["metrics"] == single
+    written = (tmp_path / "out" / "predictions.jsonl").read_text()
+    assert written == (tmp_path / "single" / "predictions.jsonl").read_text()

@@ -28,11 +28,16 @@ CAPTION_IMAGE = [0, 0, 1, 2, 2]
 
 
 def naive_ranks(images: np.ndarray, texts: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Reference: the full similarity matrix, rank = #negatives strictly above the (best) positive."""
+    """Reference: the full similarity matrix, rank = #negatives at or above the (best) positive - 1e-5."""
     images = images / np.linalg.norm(images, axis=1, keepdims=True)
     texts = texts / np.linalg.norm(texts, axis=1, keepdims=True)
     sims = texts @ images.T  # [M, N]
-    t2i = np.array([sum(sims[j, i] > sims[j, ids[j]] for i in range(len(images)) if i != ids[j]) for j in range(len(texts))])
+    t2i = np.array(
+        [
+            sum(sims[j, i] > sims[j, ids[j]] for i in range(len(images)) if i != ids[j])
+            for j in range(len(texts))
+        ]
+    )
     i2t = []
     for i in range(len(images)):
         positives = np.flatnonzero(ids == i)
@@ -40,7 +45,7 @@ def naive_ranks(images: np.ndarray, texts: np.ndarray, ids: np.ndarray) -> tuple
             i2t.append(-1)
             continue
         best = sims[positives, i].max()
-        i2t.append(sum(sims[j, i] > best for j in range(len(texts)) if ids[j] != i))
+        i2t.append(sum(sims[j, i] >= best - 1e-5 for j in range(len(texts)) if ids[j] != i))
     return np.array(i2t), t2i
 
 
@@ -59,29 +64,42 @@ def test_hand_computed_multi_caption_case():
 def test_default_keys_and_any_caption_counts_for_image_to_text():
     # Image 0 has a bad caption and a good one: the good one alone makes it a hit at 1.
     images = np.eye(2)
-    texts = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    texts = np.array([[0.6, 0.8], [1.0, 0.0], [0.0, 1.0]])
     metrics = recall_at_k(images, texts, [0, 0, 1])
     assert set(metrics) == {f"{d}_r{k}" for d in ("i2t", "t2i") for k in (1, 5, 10)}
     assert metrics["i2t_r1"] == 1.0
     assert metrics["t2i_r1"] == pytest.approx(2 / 3)
 
 
-def test_ties_count_in_favour_of_the_positive():
+def test_ties_count_against_the_model():
     diagonal = np.array([1.0, 1.0]) / math.sqrt(2.0)
-    # Caption 0 scores exactly the same with both images; caption 1 is identical to caption 0.
+    # Both captions are the same vector, which scores exactly the same with both images.
     ranks = retrieval_ranks(np.eye(2), np.stack([diagonal, diagonal]), [0, 1])
-    assert ranks.t2i_rank.tolist() == [0, 0]
-    assert ranks.i2t_rank.tolist() == [0, 0]
-    # Degenerate model: every embedding equal -> everything ties -> recall 1.0 by the documented rule.
-    constant = recall_at_k(np.ones((4, 3)), np.ones((6, 3)), [0, 1, 2, 3, 0, 1], ks=(1,))
-    assert constant == {"i2t_r1": 1.0, "t2i_r1": 1.0}
+    assert ranks.t2i_rank.tolist() == [1, 1]
+    assert ranks.i2t_rank.tolist() == [1, 1]
+    # A collapsed model (every embedding equal) ties everything and gets recall 0, not 1.
+    collapsed = recall_at_k(np.ones((4, 3)), np.ones((6, 3)), [0, 1, 2, 3, 0, 1], ks=(1, 4))
+    assert collapsed["i2t_r1"] == 0.0 and collapsed["t2i_r1"] == 0.0
+    assert collapsed["t2i_r4"] == 1.0  # 3 tied negatives: rank 3 < 4
 
 
-def test_a_strictly_better_negative_lowers_the_rank_but_a_tie_does_not():
-    images = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])  # images 0 and 2 identical: a tie for caption 0
+def test_a_better_or_tied_negative_lowers_the_rank():
+    images = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])  # images 0 and 2 identical
     texts = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]])
     ranks = retrieval_ranks(images, texts, [0, 1, 2])
-    assert ranks.t2i_rank.tolist() == [0, 0, 1]  # caption 2: image 1 (0.8) beats its image (0.6)
+    # caption 0: image 2 ties with image 0 -> 1; caption 2: image 1 (0.8) beats and image 0 ties its 0.6 -> 2.
+    assert ranks.t2i_rank.tolist() == [1, 0, 2]
+
+
+@pytest.mark.parametrize(
+    ("gap", "tolerance", "expected_rank"),
+    [(2e-5, 1e-5, 0), (5e-6, 1e-5, 1), (5e-6, 0.0, 0), (0.0, 0.0, 1)],
+)
+def test_tie_tolerance(gap, tolerance, expected_rank):
+    # The caption's own image scores 1 / |c|; the other image (1 - gap) / |c|.
+    caption = np.array([[1.0, 1.0 - gap]])
+    ranks = retrieval_ranks(np.eye(2), caption, [0], tie_tolerance=tolerance)
+    assert ranks.t2i_rank.tolist() == [expected_rank]
 
 
 @pytest.mark.parametrize("chunk_size", [1, 2, 3, 7, 10_000])
@@ -99,7 +117,9 @@ def test_chunked_equals_one_shot_and_naive(chunk_size):
     i2t, t2i = naive_ranks(images, texts, ids)
     assert chunked.i2t_rank.tolist() == i2t.tolist()
     assert chunked.t2i_rank.tolist() == t2i.tolist()
-    assert recall_at_k(images, texts, ids, chunk_size=chunk_size) == recall_at_k(images, texts, ids, chunk_size=10_000)
+    assert recall_at_k(images, texts, ids, chunk_size=chunk_size) == recall_at_k(
+        images, texts, ids, chunk_size=10_000
+    )
 
 
 def test_top_indices_follow_the_full_similarity_matrix():
@@ -116,7 +136,9 @@ def test_top_indices_follow_the_full_similarity_matrix():
 
 
 def test_embeddings_are_normalised_and_tensors_accepted():
-    scaled = recall_at_k(torch.tensor(IMAGES * 7.0), torch.tensor(CAPTIONS * 0.1), torch.tensor(CAPTION_IMAGE))
+    scaled = recall_at_k(
+        torch.tensor(IMAGES * 7.0), torch.tensor(CAPTIONS * 0.1), torch.tensor(CAPTION_IMAGE)
+    )
     assert scaled == recall_at_k(IMAGES, CAPTIONS, CAPTION_IMAGE)
 
 

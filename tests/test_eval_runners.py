@@ -92,7 +92,11 @@ def test_run_vqa_on_a_hugging_face_dataset(tmp_path):
 
 def test_run_zeroshot(tmp_path):
     metrics = run_zeroshot(
-        ColourModel(), colour_classification_dataset(10), output_dir=tmp_path, class_names=COLOUR_NAMES, batch_size=3
+        ColourModel(),
+        colour_classification_dataset(10),
+        output_dir=tmp_path,
+        class_names=COLOUR_NAMES,
+        batch_size=3,
     )
     assert metrics["top1"] == 1.0 and metrics["top5"] == 1.0
     assert metrics["num_classes"] == 8 and metrics["num_templates"] >= 2
@@ -102,7 +106,9 @@ def test_run_zeroshot(tmp_path):
 
 def test_run_zeroshot_takes_class_names_from_a_class_label(tmp_path):
     rows = colour_classification_dataset(4)
-    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=list(COLOUR_NAMES))})
+    features = datasets.Features(
+        {"image": datasets.Image(), "label": datasets.ClassLabel(names=list(COLOUR_NAMES))}
+    )
     dataset = datasets.Dataset.from_list(rows, features=features)
     assert run_zeroshot(ColourModel(), dataset, output_dir=tmp_path)["top1"] == 1.0
     with pytest.raises(ValueError, match="pass class_names"):
@@ -160,7 +166,9 @@ def test_a_model_without_the_protocol_is_rejected(tmp_path):
 
 def test_runners_do_not_track_gradients(tmp_path):
     class RecordsGradMode(ColourModel):
-        grad_enabled: list[bool] = []
+        def __init__(self):
+            super().__init__()
+            self.grad_enabled: list[bool] = []
 
         def embed_images(self, images, *, batch_size=32):
             self.grad_enabled.append(torch.is_grad_enabled())

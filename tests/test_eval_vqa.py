@@ -61,7 +61,9 @@ def test_period_removal_is_capped_at_32_like_the_official_call():
 
 # Matched by k of 10 annotators (the other answers all differ from the prediction and each other):
 # acc = [k * min((k - 1) / 3, 1) + (10 - k) * min(k / 3, 1)] / 10.
-@pytest.mark.parametrize(("matches", "expected"), [(0, 0.0), (1, 0.3), (2, 0.6), (3, 0.9), (4, 1.0), (10, 1.0)])
+@pytest.mark.parametrize(
+    ("matches", "expected"), [(0, 0.0), (1, 0.3), (2, 0.6), (3, 0.9), (4, 1.0), (10, 1.0)]
+)
 def test_leave_one_out_average_with_ten_answers(matches, expected):
     answers = ["cat"] * matches + [f"other{i}" for i in range(10 - matches)]
     assert vqa_accuracy("cat", answers) == pytest.approx(expected)
@@ -97,7 +99,13 @@ def test_identical_answers_are_not_normalised_as_in_the_official_script():
 
 @pytest.mark.parametrize(
     ("prediction", "answer", "expected"),
-    [("2", "Two", 1.0), ("the dog.", "Dog", 1.0), ("dont", "don't", 1.0), ("cat", "dog", 0.0), ("Yes", "yes", 1.0)],
+    [
+        ("2", "Two", 1.0),
+        ("the dog.", "Dog", 1.0),
+        ("dont", "don't", 1.0),
+        ("cat", "dog", 0.0),
+        ("Yes", "yes", 1.0),
+    ],
 )
 def test_single_answer_is_normalised_exact_match(prediction, answer, expected):
     assert vqa_accuracy(prediction, [answer]) == expected

@@ -23,12 +23,21 @@ def test_topk_accuracy_by_hand():
             [0.9, 0.5, 0.1, 0.0],  # label 0: rank 0
             [0.9, 0.5, 0.1, 0.0],  # label 2: rank 2
             [0.1, 0.2, 0.3, 0.4],  # label 0: rank 3
-            [0.5, 0.5, 0.1, 0.0],  # label 1: tied with class 0 -> rank 0
+            [0.5, 0.5, 0.1, 0.0],  # label 1: tied with class 0 -> ties count against the model -> rank 1
         ]
     )
     labels = [0, 2, 0, 1]
-    assert label_ranks(scores, labels).tolist() == [0, 2, 3, 0]
-    assert topk_accuracy(scores, labels, ks=(1, 3, 5)) == {"top1": 0.5, "top3": 0.75, "top5": 1.0}
+    assert label_ranks(scores, labels).tolist() == [0, 2, 3, 1]
+    assert topk_accuracy(scores, labels, ks=(1, 2, 3, 5)) == {
+        "top1": 0.25,
+        "top2": 0.5,
+        "top3": 0.75,
+        "top5": 1.0,
+    }
+
+
+def test_a_collapsed_model_scores_zero_top1():
+    assert topk_accuracy(torch.zeros(3, 10), [0, 4, 9], ks=(1, 5))["top1"] == 0.0
 
 
 def test_topk_accuracy_rejects_bad_labels():
@@ -62,7 +71,11 @@ def test_class_embeddings_embed_every_prompt_in_class_major_order():
 
 @pytest.mark.parametrize(
     ("names", "templates", "message"),
-    [([], ["a {}"], "class_names is empty"), (["cat"], [], "templates is empty"), (["cat"], ["a photo"], "exactly one")],
+    [
+        ([], ["a {}"], "class_names is empty"),
+        (["cat"], [], "templates is empty"),
+        (["cat"], ["a photo"], "exactly one"),
+    ],
 )
 def test_fill_templates_validates(names, templates, message):
     with pytest.raises(ValueError, match=message):

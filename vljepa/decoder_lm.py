@@ -8,7 +8,6 @@ Only :mod:`vljepa.decoder` uses these helpers; they turn a :class:`~vljepa.decod
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ from transformers import (
 )
 from transformers.utils import logging as hf_logging
 
-from jepa_core.resolver import PROVENANCE_FILE, resolve_model
+from vljepa.persistence import recorded_revision, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -44,18 +43,6 @@ def _quiet_transformers() -> Iterator[None]:
         hf_logging.set_verbosity(previous)
 
 
-def recorded_revision(folder: Path, requested: str | None) -> str | None:
-    """The revision to write into a saved config so that a reload finds the same weights.
-
-    A bundled copy records its ``bundled:<package>==<version>`` revision; a Hub snapshot records the
-    requested revision (or None, meaning the default branch).
-    """
-    provenance = folder / PROVENANCE_FILE
-    if requested is None and provenance.is_file():
-        return json.loads(provenance.read_text()).get("revision")
-    return requested
-
-
 def load_pretrained_lm(
     model_id: str, revision: str | None, *, num_layers: int | None
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, str | None]:
@@ -63,7 +50,7 @@ def load_pretrained_lm(
 
     Returns the model, its tokenizer and the revision to record in a saved config.
     """
-    folder = resolve_model(model_id, revision)
+    folder = resolve(model_id, revision)
     overrides = {}
     if num_layers is not None:
         full_depth = _config_depth(folder)

@@ -18,8 +18,9 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -50,6 +51,15 @@ class VLJEPALossOutput:
     l2: torch.Tensor | None = None
     temperature: torch.Tensor | None = None
     num_candidates: int | None = None
+
+
+def text_ids(texts: Sequence[str], device: torch.device | str | None = None) -> torch.Tensor:
+    """``[N]`` int64 ids, equal exactly for equal texts (stable across processes: a BLAKE2b digest)."""
+    values = [
+        int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little", signed=True)
+        for text in texts
+    ]
+    return torch.tensor(values, dtype=torch.long, device=device)
 
 
 def gather_with_local_grad(tensor: torch.Tensor, gather_fn: GatherFn, rank: int) -> torch.Tensor:

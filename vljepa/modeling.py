@@ -18,7 +18,7 @@ from torch import nn
 
 from vljepa.configuration import VLJEPAConfig
 from vljepa.inference import TextRanking, batch_ranges, evaluating, normalise_candidates, rank, score_candidates
-from vljepa.losses import EmbeddingLoss, VLJEPALossOutput
+from vljepa.losses import EmbeddingLoss, VLJEPALossOutput, text_ids
 from vljepa.persistence import PersistenceMixin, recorded_revision, resolve
 from vljepa.predictor import Predictor, fresh_predictor, predictor_from_pretrained_lm
 from vljepa.x_encoder import VisualInput, XEncoder
@@ -147,12 +147,12 @@ class VLJEPAModel(PersistenceMixin, nn.Module):
         visual_tokens: torch.Tensor | None = None,
         visual_mask: torch.Tensor | None = None,
         targets: Sequence[str] | None = None,
-        target_ids: torch.Tensor | None = None,
     ) -> VLJEPAOutput:
         """Predict target embeddings; with ``targets``, also compute the loss.
 
         Give either ``images`` or precomputed ``visual_tokens [B, V, x_dim]`` (e.g. from the feature cache).
-        ``queries`` are empty strings for query-free captioning. ``target_ids [B]`` marks equal targets.
+        ``queries`` are empty strings for query-free captioning. Equal target texts count as one target in
+        the contrastive loss (they are not each other's negatives).
         """
         if (images is None) == (visual_tokens is None):
             raise ValueError("give exactly one of images or visual_tokens")
@@ -169,9 +169,7 @@ class VLJEPAModel(PersistenceMixin, nn.Module):
         if len(targets) != predicted.shape[0]:
             raise ValueError(f"{len(targets)} targets for {predicted.shape[0]} predictions")
         target_embeddings = self.y_encoder(targets)
-        terms = self.loss_fn(
-            predicted, target_embeddings, None if target_ids is None else target_ids.to(self.device)
-        )
+        terms = self.loss_fn(predicted, target_embeddings, text_ids(targets, device=self.device))
         return VLJEPAOutput(
             predicted_embeddings=predicted, target_embeddings=target_embeddings, loss=terms.loss, loss_terms=terms
         )

@@ -43,8 +43,8 @@ def _check_unique_ids(dataset: Any) -> None:
     for index, image_id in enumerate(column(dataset, "image_id", TASK)):
         if image_id in first_row:
             raise ValueError(
-                f"{TASK}: image_id {image_id!r} appears in rows {first_row[image_id]} and {index}; captioning "
-                "expects one row per image with all its reference captions in 'captions'"
+                f"{TASK}: image_id {image_id!r} appears in rows {first_row[image_id]} and {index}; "
+                "captioning expects one row per image with all its reference captions in 'captions'"
             )
         first_row[image_id] = index
 
@@ -54,8 +54,8 @@ def _generate(model: Any, images: list, batch_size: int) -> list[str]:
         captions = model.generate_captions(images, batch_size=batch_size)
     if not isinstance(captions, (list, tuple)) or len(captions) != len(images):
         raise ValueError(
-            f"{type(model).__name__}.generate_captions must return one string per image ({len(images)}), "
-            f"got {type(captions).__name__} of length {len(captions) if hasattr(captions, '__len__') else '?'}"
+            f"{type(model).__name__}.generate_captions must return a list with one string per image "
+            f"({len(images)} images), got {type(captions).__name__} {str(captions)[:200]}"
         )
     for caption in captions:
         if not isinstance(caption, str):
@@ -102,7 +102,9 @@ def run_captioning(
         ]
         generated = _generate(model, images, batch_size)
         for index, row, caption, refs in zip(batch, rows, generated, references):
-            records.append({"index": index, "image_id": row["image_id"], "caption": caption, "references": refs})
+            records.append(
+                {"index": index, "image_id": row["image_id"], "caption": caption, "references": refs}
+            )
     records = gather_records(records, shards, num_rows)
 
     candidates = {record["index"]: record["caption"] for record in records}
@@ -141,9 +143,9 @@ def _write_outputs(output_dir: Path, model: Any, records: list[dict], metrics: d
         percent_keys={"bleu4"},
         sections={
             "Setup": (
-                f"Model: `{type(model).__name__}`. {metrics['num_images']} images. CIDEr-D (x10 scale) from the "
-                "COCO caption evaluation's scorer with document frequencies from these references; BLEU-4 from "
-                "sacrebleu. Both use a Java-free approximation of the PTB tokenizer."
+                f"Model: `{type(model).__name__}`. {metrics['num_images']} images. CIDEr-D (x10 scale) "
+                "from the COCO caption evaluation's scorer with document frequencies from these references; "
+                "BLEU-4 from sacrebleu. Both use a Java-free approximation of the PTB tokenizer."
             ),
         },
         figures={"cider_histogram.png": "Per-image CIDEr-D", "caption_lengths.png": "Caption lengths"},

@@ -71,7 +71,9 @@ def check_text(value: Any, index: int, field: str, task: str) -> str:
 
 def check_text_list(value: Any, index: int, field: str, task: str, *, allow_empty: bool) -> list[str]:
     if isinstance(value, str) or not isinstance(value, (list, tuple)):
-        raise TypeError(f"{task}: dataset row {index} field '{field}' must be a list of strings, got {value!r}")
+        raise TypeError(
+            f"{task}: dataset row {index} field '{field}' must be a list of strings, got {value!r}"
+        )
     if not value and not allow_empty:
         raise ValueError(f"{task}: dataset row {index} field '{field}' is empty; give at least one string")
     for item in value:

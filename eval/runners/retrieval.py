@@ -50,10 +50,16 @@ def _embed_shard(model: Any, dataset: Any, indices: list[int], batch_size: int, 
         flat = [caption for row_captions in captions for caption in row_captions]
         with torch.inference_mode():
             image_emb = model_output(
-                model.embed_images(images, batch_size=batch_size), rows=len(batch), method="embed_images", model=model
+                model.embed_images(images, batch_size=batch_size),
+                rows=len(batch),
+                method="embed_images",
+                model=model,
             )
             text_emb = model_output(
-                model.embed_texts(flat, batch_size=batch_size), rows=len(flat), method="embed_texts", model=model
+                model.embed_texts(flat, batch_size=batch_size),
+                rows=len(flat),
+                method="embed_texts",
+                model=model,
             )
         offsets = np.cumsum([0] + [len(row_captions) for row_captions in captions])
         for position, (index, row) in enumerate(zip(batch, rows)):
@@ -69,7 +75,9 @@ def _embed_shard(model: Any, dataset: Any, indices: list[int], batch_size: int, 
     return records
 
 
-def _random_negative_scores(image_emb: np.ndarray, text_emb: np.ndarray, text_image_ids: np.ndarray) -> np.ndarray:
+def _random_negative_scores(
+    image_emb: np.ndarray, text_emb: np.ndarray, text_image_ids: np.ndarray
+) -> np.ndarray:
     """Cosine similarity of each caption with one other image drawn at random (seeded)."""
     num_images = image_emb.shape[0]
     if num_images < 2:
@@ -163,7 +171,9 @@ def _write_outputs(
                     "text": caption,
                     "t2i_rank": int(ranks.t2i_rank[caption_index]),
                     "similarity": float(positives[caption_index]),
-                    "retrieved_image_ids": [image_ids[i] for i in ranks.t2i_top[caption_index, :num_listed].tolist()],
+                    "retrieved_image_ids": [
+                        image_ids[i] for i in ranks.t2i_top[caption_index, :num_listed].tolist()
+                    ],
                 }
             )
             caption_index += 1
@@ -198,8 +208,8 @@ def _write_outputs(
         sections={
             "Setup": (
                 f"Model: `{type(model).__name__}`. {metrics['num_images']} images, {metrics['num_captions']} "
-                "captions. A positive's rank is the number of negatives with a strictly higher cosine "
-                "similarity (ties count in the model's favour); image-to-text uses each image's best caption."
+                "captions. A positive's rank is the number of negatives with a cosine similarity at least "
+                "as high (ties count against the model); image-to-text uses each image's best caption."
             ),
             "Recall (%)": markdown_table(["K", "image -> text", "text -> image"], recall_rows),
         },

@@ -47,8 +47,16 @@ def dataset_answer_set(dataset: Any) -> list[str]:
     return sorted(answers)
 
 
+def _positions_by_form(candidates: list[str]) -> dict[str, list[int]]:
+    """Normalised answer -> positions in ``candidates`` (finds the correct candidates in O(#answers))."""
+    positions: dict[str, list[int]] = defaultdict(list)
+    for position, candidate in enumerate(candidates):
+        positions[normalize_answer(candidate)].append(position)
+    return positions
+
+
 class _Candidates:
-    """Candidate lists per row and their normalised forms (computed once for the shared fallback list)."""
+    """Candidate lists per row; the shared fallback list (all dataset answers) is indexed once."""
 
     def __init__(self, dataset: Any) -> None:
         per_row = column(dataset, "candidates", TASK)
@@ -56,22 +64,31 @@ class _Candidates:
             check_text_list(candidates, index, "candidates", TASK, allow_empty=True)
         self.uses_fallback = [not candidates for candidates in per_row]
         self.fallback: list[str] = dataset_answer_set(dataset) if any(self.uses_fallback) else []
-        self.fallback_normalized = [normalize_answer(answer) for answer in self.fallback]
+        self.fallback_positions = _positions_by_form(self.fallback)
 
-    def for_row(self, index: int, row: dict[str, Any]) -> tuple[list[str], list[str]]:
+    def for_row(self, index: int, row: dict[str, Any]) -> tuple[list[str], dict[str, list[int]]]:
         if self.uses_fallback[index]:
-            return self.fallback, self.fallback_normalized
+            return self.fallback, self.fallback_positions
         candidates = list(row["candidates"])
-        return candidates, [normalize_answer(candidate) for candidate in candidates]
+        return candidates, _positions_by_form(candidates)
 
 
 def _score_batch(
-    model: Any, rows: list[dict], batch: list[int], candidates: _Candidates, batch_size: int, num_negatives: int
+    model: Any,
+    rows: list[dict],
+    batch: list[int],
+    candidates: _Candidates,
+    batch_size: int,
+    num_negatives: int,
 ) -> list[dict[str, Any]]:
     images = [check_image(row["image"], index, TASK) for row, index in zip(rows, batch)]
     questions = [check_text(row["question"], index, "question", TASK) for row, index in zip(rows, batch)]
-    answers = [check_text_list(row["answers"], i, "answers", TASK, allow_empty=False) for row, i in zip(rows, batch)]
-    types = [check_text(row["question_type"], index, "question_type", TASK) for row, index in zip(rows, batch)]
+    answers = [
+        check_text_list(row["answers"], i, "answers", TASK, allow_empty=False) for row, i in zip(rows, batch)
+    ]
+    types = [
+        check_text(row["question_type"], index, "question_type", TASK) for row, index in zip(rows, batch)
+    ]
     lists = [candidates.for_row(index, row) for index, row in zip(batch, rows)]
     with torch.inference_mode():
         scores = model_output(
@@ -80,7 +97,7 @@ def _score_batch(
         )  # fmt: skip
     records = []
     for position, index in enumerate(batch):
-        cands, normalized = lists[position]
+        cands, positions_by_form = lists[position]
         if scores.shape[1] < len(cands):
             raise ValueError(
                 f"{type(model).__name__}.answer_scores returned {scores.shape[1]} columns for row {index}, "
@@ -88,14 +105,19 @@ def _score_batch(
             )
         row_scores = scores[position, : len(cands)]
         if np.isnan(row_scores).any() or not np.isfinite(row_scores).any():
-            raise ValueError(f"{TASK}: the model gave NaN or no finite score for the candidates of row {index}")
+            raise ValueError(
+                f"{TASK}: the model gave NaN or no finite score for the candidates of row {index}"
+            )
         order = np.argsort(-row_scores, kind="stable")
         prediction = cands[int(order[0])]
-        truth = {normalize_answer(answer) for answer in answers[position]}
-        is_positive = np.array([form in truth for form in normalized], dtype=bool)
+        is_positive = np.zeros(len(cands), dtype=bool)
+        for form in {normalize_answer(answer) for answer in answers[position]}:
+            is_positive[positions_by_form.get(form, [])] = True
         negative_scores = row_scores[~is_positive]
         rng = np.random.default_rng(index)  # per-example seed: the sample does not depend on sharding
-        sample = rng.choice(negative_scores.size, size=min(num_negatives, negative_scores.size), replace=False)
+        sample = rng.choice(
+            negative_scores.size, size=min(num_negatives, negative_scores.size), replace=False
+        )
         records.append(
             {
                 "index": index,
@@ -197,7 +219,9 @@ def _write_outputs(
     ]
     type_rows = [
         (name, type_counts[name], f"{accuracy * 100:.2f}")
-        for name, accuracy in sorted(metrics["vqa_accuracy_by_type"].items(), key=lambda kv: -type_counts[kv[0]])
+        for name, accuracy in sorted(
+            metrics["vqa_accuracy_by_type"].items(), key=lambda kv: -type_counts[kv[0]]
+        )
     ]
     summary = {key: value for key, value in metrics.items() if not isinstance(value, dict)}
     report = TaskReport(
@@ -206,11 +230,14 @@ def _write_outputs(
         percent_keys={"vqa_accuracy"},
         sections={
             "Setup": (
-                f"Model: `{type(model).__name__}`. {metrics['num_questions']} questions. The prediction is the "
-                "highest-scoring candidate; accuracy follows the official VQAv2 script (answer normalisation, "
-                "min(#matching annotators / 3, 1) averaged over leave-one-annotator-out subsets)."
+                f"Model: `{type(model).__name__}`. {metrics['num_questions']} questions. The prediction is "
+                "the highest-scoring candidate; accuracy follows the official VQAv2 script (answer "
+                "normalisation, min(#matching annotators / 3, 1) averaged over leave-one-annotator-out "
+                "subsets)."
             ),
-            "Accuracy per question type": markdown_table(["question type", "questions", "accuracy (%)"], type_rows),
+            "Accuracy per question type": markdown_table(
+                ["question type", "questions", "accuracy (%)"], type_rows
+            ),
         },
         figures={
             "accuracy_by_question_type.png": "Accuracy per question type",

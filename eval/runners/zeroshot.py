@@ -50,13 +50,17 @@ def resolve_class_names(dataset: Any, class_names: Sequence[str] | None) -> list
     if not names or not all(isinstance(name, str) and name for name in names):
         raise ValueError(f"{TASK}: class_names must be a non-empty list of non-empty strings, got {names!r}")
     if len(set(names)) != len(names):
-        raise ValueError(f"{TASK}: class_names has duplicates: {sorted({n for n in names if names.count(n) > 1})}")
+        raise ValueError(
+            f"{TASK}: class_names has duplicates: {sorted({n for n in names if names.count(n) > 1})}"
+        )
     return names
 
 
 def _check_label(value: Any, index: int, num_classes: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{TASK}: dataset row {index} field 'label' must be an int class index, got {value!r}")
+        raise TypeError(
+            f"{TASK}: dataset row {index} field 'label' must be an int class index, got {value!r}"
+        )
     if not 0 <= int(value) < num_classes:
         raise ValueError(f"{TASK}: dataset row {index} has label {value}, outside 0..{num_classes - 1}")
     return int(value)
@@ -103,7 +107,10 @@ def run_zeroshot(
         labels = [_check_label(row["label"], index, len(names)) for row, index in zip(rows, batch)]
         with torch.inference_mode():
             image_emb = model_output(
-                model.embed_images(images, batch_size=batch_size), rows=len(batch), method="embed_images", model=model
+                model.embed_images(images, batch_size=batch_size),
+                rows=len(batch),
+                method="embed_images",
+                model=model,
             )
         scores = class_scores(image_emb, class_emb)
         ranks = label_ranks(scores, labels)
@@ -141,7 +148,12 @@ def run_zeroshot(
 
 
 def _write_outputs(
-    output_dir: Path, model: Any, records: list[dict], names: list[str], metrics: dict[str, Any], ks: Sequence[int]
+    output_dir: Path,
+    model: Any,
+    records: list[dict],
+    names: list[str],
+    metrics: dict[str, Any],
+    ks: Sequence[int],
 ) -> None:
     predictions = [
         {
@@ -152,7 +164,8 @@ def _write_outputs(
             "prediction_name": names[record["top_classes"][0]],
             "rank": record["rank"],
             "top": [
-                {"class": names[cls], "score": score} for cls, score in zip(record["top_classes"], record["top_scores"])
+                {"class": names[cls], "score": score}
+                for cls, score in zip(record["top_classes"], record["top_scores"])
             ],
         }
         for record in records
@@ -170,7 +183,8 @@ def _write_outputs(
     for record in records:
         class_counts[names[record["label"]]] += 1
     class_rows = [
-        (name, class_counts[name], f"{accuracy * 100:.2f}") for name, accuracy in metrics["top1_by_class"].items()
+        (name, class_counts[name], f"{accuracy * 100:.2f}")
+        for name, accuracy in metrics["top1_by_class"].items()
     ]
     summary = {key: value for key, value in metrics.items() if not isinstance(value, dict)}
     report = TaskReport(
@@ -179,8 +193,9 @@ def _write_outputs(
         percent_keys={f"top{int(k)}" for k in ks},
         sections={
             "Setup": (
-                f"Model: `{type(model).__name__}`. {metrics['num_examples']} images, {metrics['num_classes']} "
-                f"classes, {metrics['num_templates']} prompt templates averaged per class."
+                f"Model: `{type(model).__name__}`. {metrics['num_examples']} images, "
+                f"{metrics['num_classes']} classes, {metrics['num_templates']} prompt templates averaged "
+                "per class."
             ),
             "Top-1 accuracy per class": markdown_table(["class", "images", "top-1 (%)"], class_rows),
         },

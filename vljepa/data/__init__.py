@@ -13,6 +13,7 @@ Example:
     ('what is the red shape?', ['triangle'], 'shape')
 """
 
+from vljepa.data.images import BadInputError, BadInputReport, ImageLoader, load_image
 from vljepa.data.registry import (
     DatasetEntry,
     list_vl_datasets,
@@ -26,6 +27,7 @@ from vljepa.data.schema import (
     VQA_FEATURES,
     SchemaError,
     features_for,
+    undecoded_images,
     validate_dataset,
     validate_example,
 )
@@ -34,12 +36,17 @@ __all__ = [
     "CAPTION_FEATURES",
     "STREAM_FEATURES",
     "VQA_FEATURES",
+    "BadInputError",
+    "BadInputReport",
     "DatasetEntry",
+    "ImageLoader",
     "SchemaError",
     "features_for",
     "list_vl_datasets",
+    "load_image",
     "load_vl_dataset",
     "register_vl_dataset",
+    "undecoded_images",
     "validate_dataset",
     "validate_example",
     "vl_dataset_entry",

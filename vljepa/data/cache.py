@@ -20,8 +20,6 @@ from typing import Any
 import datasets
 import pyarrow as pa
 
-from jepa_core.resolver import jepa_cache_dir
-
 logger = logging.getLogger(__name__)
 
 # Bump when a builder's output changes for the same inputs, so old cache entries are not reused.
@@ -30,6 +28,9 @@ SCHEMA_VERSION = "1"
 
 def dataset_cache_dir(cache_dir: str | Path | None = None) -> Path:
     """Folder holding cached datasets: ``<cache_dir or $JEPA_CACHE_DIR or ~/.cache/jepa-hf>/datasets``."""
+    # Imported here: jepa_core pulls in torch, which reading data does not otherwise need.
+    from jepa_core.resolver import jepa_cache_dir
+
     return jepa_cache_dir(cache_dir) / "datasets"
 
 
@@ -52,19 +53,25 @@ def cached_dataset(
     split: str | None = None,
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
+    still_valid: Callable[[datasets.Dataset], bool] | None = None,
 ) -> datasets.Dataset:
     """Return the dataset cached under ``key``, building and saving it with ``build()`` on a miss.
 
     The entry is one Arrow stream file, ``<cache>/datasets/<key>-v<SCHEMA_VERSION>.arrow``, holding the
     table as built (image columns keep their paths; bytes are not embedded), and is memory-mapped on
     load. With ``use_cache=False`` the dataset is built in memory and nothing is read or written.
+    ``still_valid(dataset)`` is asked on a hit (e.g. "do the image files it points to still exist?");
+    False rebuilds the entry.
     """
     if not use_cache:
         return build()
     target = dataset_cache_dir(cache_dir) / f"{_safe_key(key)}-v{SCHEMA_VERSION}.arrow"
     if target.is_file():
-        logger.debug("dataset cache hit: %s", target)
-        return datasets.Dataset.from_file(str(target), split=split)
+        cached = datasets.Dataset.from_file(str(target), split=split)
+        if still_valid is None or still_valid(cached):
+            logger.debug("dataset cache hit: %s", target)
+            return cached
+        logger.info("dataset cache entry %s is stale; rebuilding it", target)
     dataset = build()
     if dataset._indices is not None:  # a select()/filter() view: write the rows it shows, not the parent
         dataset = dataset.flatten_indices()

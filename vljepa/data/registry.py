@@ -98,9 +98,9 @@ def list_vl_datasets() -> list[str]:
 
 
 def vl_dataset_entry(name: str) -> DatasetEntry:
-    """The registry entry of ``name``; an unknown name raises ``KeyError`` listing the known names."""
+    """The registry entry of ``name``; an unknown name raises ``ValueError`` listing the known names."""
     if name not in _REGISTRY:
-        raise KeyError(f"unknown dataset {name!r}; known datasets: {', '.join(list_vl_datasets())}")
+        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(list_vl_datasets())}")
     return _REGISTRY[name]
 
 

@@ -31,7 +31,7 @@ from typing import Any, Literal
 import datasets
 import numpy as np
 
-from vljepa.data.cache import cached_dataset, config_fingerprint, dataset_cache_dir
+from vljepa.data.cache import SCHEMA_VERSION, cached_dataset, config_fingerprint, dataset_cache_dir
 from vljepa.data.images import encode_png
 from vljepa.data.scene_render import (
     COLOR_RGB,
@@ -283,7 +283,9 @@ def _load(
     def build() -> datasets.Dataset:
         image_dir = None
         if use_cache:  # images as files shared by the caption and VQA views, rows hold paths
-            image_dir = dataset_cache_dir() / "scenes-images" / config.image_fingerprint() / split
+            image_dir = (
+                dataset_cache_dir() / f"scenes-images-v{SCHEMA_VERSION}" / config.image_fingerprint() / split
+            )
             image_dir.mkdir(parents=True, exist_ok=True)
         rows = list(_rows(config, split, task, image_dir))
         columns = {key: [row[key] for row in rows] for key in features}
@@ -292,7 +294,15 @@ def _load(
     key = (
         f"scenes-{task}-{split}-{config_fingerprint(json.dumps(dataclasses.asdict(config), sort_keys=True))}"
     )
-    return cached_dataset(key, build, split=split, use_cache=use_cache)
+    return cached_dataset(key, build, split=split, use_cache=use_cache, still_valid=_image_files_exist)
+
+
+def _image_files_exist(dataset: datasets.Dataset) -> bool:
+    """A cached table is stale when the PNG files it points to were deleted."""
+    if len(dataset) == 0:
+        return True
+    images = dataset.cast_column("image", datasets.Image(decode=False))
+    return all(Path(images[index]["image"]["path"]).is_file() for index in (0, len(dataset) - 1))
 
 
 def load_scenes(

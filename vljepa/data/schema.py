@@ -202,16 +202,20 @@ def validate_dataset(
             raise SchemaError(
                 f"column {key!r} has type {actual[key]!r}; the {task!r} schema needs {feature!r}"
             )
-    undecoded = _without_image_decoding(dataset, expected)
+    undecoded = undecoded_images(dataset, expected)
     for row, example in enumerate(undecoded):
         if check_rows is not None and row >= check_rows:
             break
         validate_example(example, task, row=row)
 
 
-def _without_image_decoding(dataset: Any, features: datasets.Features) -> Any:
-    """Cast the image columns of ``dataset`` to ``decode=False`` so checks do not open every file."""
-    for key, feature in features.items():
+def undecoded_images(dataset: Any, features: datasets.Features | None = None) -> Any:
+    """``dataset`` with its image columns cast to ``decode=False``: rows hold ``{"path", "bytes"}``.
+
+    Collators use this with :class:`vljepa.data.images.ImageLoader`, so a bad file goes through the
+    bad-input policy instead of failing inside ``datasets``' own decoding.
+    """
+    for key, feature in (features if features is not None else dataset.features).items():
         if isinstance(feature, datasets.Image):
             dataset = dataset.cast_column(key, datasets.Image(decode=False))
         elif isinstance(feature, datasets.List) and isinstance(feature.feature, datasets.Image):

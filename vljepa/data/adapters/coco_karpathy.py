@@ -37,8 +37,10 @@ def load_coco_karpathy(
 ) -> datasets.Dataset:
     """COCO Karpathy captions; ``on_bad_input`` defaults to ``skip`` for train and ``error`` otherwise."""
     if root is None and (annotation_file is None or image_root is None):
-        raise ValueError("coco-karpathy needs root= (holding dataset_coco.json, train2014/, val2014/) "
-                         "or both annotation_file= and image_root=")
+        raise ValueError(
+            "coco-karpathy needs root= (holding dataset_coco.json, train2014/, val2014/) "
+            "or both annotation_file= and image_root="
+        )
     return load_karpathy_captions(
         annotation_file or Path(root) / "dataset_coco.json",
         image_root or Path(root),

@@ -102,13 +102,20 @@ class RowReader:
 
     def bad(self, row: int | str, reason: str, detail: str) -> SkipRow:
         """Raise the bad-input error under ``error``; under ``skip`` count it and return SkipRow to raise."""
-        handle_bad_input(BadInputError(f"{self.source} row {row}", reason, detail), on_bad_input=self.policy,
-                         report=self.report)
+        handle_bad_input(
+            BadInputError(f"{self.source} row {row}", reason, detail),
+            on_bad_input=self.policy,
+            report=self.report,
+        )
         return SkipRow()
 
-    def require(self, record: Any, name: str, row: int | str, *, kind: type | tuple[type, ...] | None = None) -> Any:
+    def require(
+        self, record: Any, name: str, row: int | str, *, kind: type | tuple[type, ...] | None = None
+    ) -> Any:
         if not isinstance(record, Mapping):
-            raise DataFormatError(f"{self.source} row {row} must be a JSON object, got {type(record).__name__}")
+            raise DataFormatError(
+                f"{self.source} row {row} must be a JSON object, got {type(record).__name__}"
+            )
         value = record.get(name)
         if value is None or (isinstance(value, str) and not value.strip()):
             raise self.bad(row, "missing", f"field {name!r} is missing or empty")
@@ -138,8 +145,11 @@ def build_dataset(
     """A ``datasets.Dataset`` in ``task``'s schema from converted rows; repeats of ``unique_field`` are
     bad inputs (the first row wins under ``skip``)."""
     keep = check_duplicate_ids(
-        [row[unique_field] for row in rows], source=reader.source, field_name=unique_field,
-        on_bad_input=reader.policy, report=reader.report,
+        [row[unique_field] for row in rows],
+        source=reader.source,
+        field_name=unique_field,
+        on_bad_input=reader.policy,
+        report=reader.report,
     )
     rows = [rows[index] for index in keep]
     features = with_extra_features(task, extra_features or {}) if extra_features else features_for(task)

@@ -35,8 +35,10 @@ def load_flickr30k(
 ) -> datasets.Dataset:
     """Flickr30k Karpathy captions; ``on_bad_input`` defaults to ``skip`` for train, ``error`` otherwise."""
     if root is None and (annotation_file is None or image_root is None):
-        raise ValueError("flickr30k needs root= (holding dataset_flickr30k.json and flickr30k-images/) "
-                         "or both annotation_file= and image_root=")
+        raise ValueError(
+            "flickr30k needs root= (holding dataset_flickr30k.json and flickr30k-images/) "
+            "or both annotation_file= and image_root="
+        )
     return load_karpathy_captions(
         annotation_file or Path(root) / "dataset_flickr30k.json",
         image_root or Path(root) / "flickr30k-images",

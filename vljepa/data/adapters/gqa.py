@@ -54,8 +54,13 @@ def load_gqa(
     questions_path = Path(questions_file or Path(root) / f"{GQA_SPLITS[split]}_{kind}_questions.json")
     images = Path(image_root or Path(root) / "images")
     data = expect_type(read_json(questions_path, what="GQA questions file"), dict, where=str(questions_path))
-    reader = RowReader(source=str(questions_path), split=split, on_bad_input=on_bad_input, report=report,
-                       check_images=check_images)
+    reader = RowReader(
+        source=str(questions_path),
+        split=split,
+        on_bad_input=on_bad_input,
+        report=report,
+        check_images=check_images,
+    )
     answered = split != "test"
     rows: list[dict[str, Any]] = []
     for question_id, record in data.items():
@@ -68,14 +73,27 @@ def load_gqa(
             if not isinstance(detailed, str) or not detailed:
                 raise reader.bad(row, "missing", "field 'types.detailed' is missing or empty")
             answers = [reader.require(record, "answer", row, kind=str).strip()] if answered else []
-            rows.append({
-                "image": reader.image(images / f"{image_id}.jpg", row), "question": question, "answers": answers,
-                "question_type": detailed, "candidates": [], "image_id": image_id, "question_id": str(question_id),
-                "full_answer": str(record.get("fullAnswer") or ""),
-                "structural_type": str(types.get("structural") or ""),
-                "semantic_type": str(types.get("semantic") or ""),
-            })
+            rows.append(
+                {
+                    "image": reader.image(images / f"{image_id}.jpg", row),
+                    "question": question,
+                    "answers": answers,
+                    "question_type": detailed,
+                    "candidates": [],
+                    "image_id": image_id,
+                    "question_id": str(question_id),
+                    "full_answer": str(record.get("fullAnswer") or ""),
+                    "structural_type": str(types.get("structural") or ""),
+                    "semantic_type": str(types.get("semantic") or ""),
+                }
+            )
         except SkipRow:
             continue
-    return build_dataset(rows, task="vqa", split=split, extra_features=GQA_EXTRA_FEATURES,
-                         unique_field="question_id", reader=reader)
+    return build_dataset(
+        rows,
+        task="vqa",
+        split=split,
+        extra_features=GQA_EXTRA_FEATURES,
+        unique_field="question_id",
+        reader=reader,
+    )

@@ -20,7 +20,14 @@ from typing import Any
 
 import datasets
 
-from vljepa.data.adapters.common import DataFormatError, RowReader, SkipRow, build_dataset, expect_type, read_json
+from vljepa.data.adapters.common import (
+    DataFormatError,
+    RowReader,
+    SkipRow,
+    build_dataset,
+    expect_type,
+    read_json,
+)
 from vljepa.data.images import BadInputReport
 
 KARPATHY_SPLITS = ("train", "validation", "test", "restval")
@@ -60,8 +67,9 @@ def load_karpathy_captions(
     if "images" not in data:
         raise DataFormatError(f"{where}: missing top-level field 'images' (is this a Karpathy split file?)")
     entries = expect_type(data["images"], list, where=f"{where} field 'images'")
-    reader = RowReader(source=where, split=split, on_bad_input=on_bad_input, report=report,
-                       check_images=check_images)
+    reader = RowReader(
+        source=where, split=split, on_bad_input=on_bad_input, report=report, check_images=check_images
+    )
     image_root = Path(image_root)
     rows: list[dict[str, Any]] = []
     for row, entry in enumerate(entries):
@@ -69,7 +77,9 @@ def load_karpathy_captions(
             if reader.require(entry, "split", row) not in wanted:
                 continue
             filename = reader.require(entry, "filename", row, kind=str)
-            folder = image_root / reader.require(entry, "filepath", row, kind=str) if use_filepath else image_root
+            folder = (
+                image_root / reader.require(entry, "filepath", row, kind=str) if use_filepath else image_root
+            )
             sentences = reader.require(entry, "sentences", row, kind=list)
             captions = []
             for number, sentence in enumerate(sentences):
@@ -79,11 +89,24 @@ def load_karpathy_captions(
                 captions.append(raw.strip())
             if not captions:
                 raise reader.bad(row, "missing", "field 'sentences' is empty")
-            image_id = (str(reader.require(entry, image_id_field, row)) if image_id_field
-                        else Path(filename).stem)
-            rows.append({"image": reader.image(folder / filename, row), "captions": captions,
-                         "image_id": image_id, "file_name": filename})
+            image_id = (
+                str(reader.require(entry, image_id_field, row)) if image_id_field else Path(filename).stem
+            )
+            rows.append(
+                {
+                    "image": reader.image(folder / filename, row),
+                    "captions": captions,
+                    "image_id": image_id,
+                    "file_name": filename,
+                }
+            )
         except SkipRow:
             continue
-    return build_dataset(rows, task="captioning", split=split, extra_features=KARPATHY_EXTRA_FEATURES,
-                         unique_field="image_id", reader=reader)
+    return build_dataset(
+        rows,
+        task="captioning",
+        split=split,
+        extra_features=KARPATHY_EXTRA_FEATURES,
+        unique_field="image_id",
+        reader=reader,
+    )

@@ -45,16 +45,20 @@ def load_pope(
         raise ValueError("pope needs root= (the folder holding coco_pope_random.json and friends)")
     unknown = [category for category in categories if category not in POPE_CATEGORIES]
     if unknown or not categories:
-        raise ValueError(f"categories must be a non-empty subset of {POPE_CATEGORIES}; got {list(categories)}")
+        raise ValueError(
+            f"categories must be a non-empty subset of {POPE_CATEGORIES}; got {list(categories)}"
+        )
     images = Path(image_root or Path(root) / "val2014")
     rows: list[dict[str, Any]] = []
     report = report if report is not None else BadInputReport()
-    reader = RowReader(source=str(root), split=split, on_bad_input=on_bad_input, report=report,
-                       check_images=check_images)
+    reader = RowReader(
+        source=str(root), split=split, on_bad_input=on_bad_input, report=report, check_images=check_images
+    )
     for category in categories:
         path = Path(root) / f"{dataset}_pope_{category}.json"
-        file_reader = RowReader(source=str(path), split=split, on_bad_input=on_bad_input, report=report,
-                                check_images=check_images)
+        file_reader = RowReader(
+            source=str(path), split=split, on_bad_input=on_bad_input, report=report, check_images=check_images
+        )
         for line, record in read_jsonl(path, what=f"POPE {category} file"):
             row = f"{line}"
             try:
@@ -64,14 +68,25 @@ def load_pope(
                     raise file_reader.bad(row, "missing", f"field 'label' must be yes or no, got {label!r}")
                 row_category = str(record.get("category") or category)
                 image = file_reader.require(record, "image", row, kind=str)
-                rows.append({
-                    "image": file_reader.image(images / image, row),
-                    "question": file_reader.require(record, "text", row, kind=str),
-                    "answers": [label], "question_type": row_category, "candidates": ["yes", "no"],
-                    "image_id": Path(image).stem, "question_id": f"{row_category}-{question_id}",
-                    "category": row_category,
-                })
+                rows.append(
+                    {
+                        "image": file_reader.image(images / image, row),
+                        "question": file_reader.require(record, "text", row, kind=str),
+                        "answers": [label],
+                        "question_type": row_category,
+                        "candidates": ["yes", "no"],
+                        "image_id": Path(image).stem,
+                        "question_id": f"{row_category}-{question_id}",
+                        "category": row_category,
+                    }
+                )
             except SkipRow:
                 continue
-    return build_dataset(rows, task="vqa", split=split, extra_features=POPE_EXTRA_FEATURES,
-                         unique_field="question_id", reader=reader)
+    return build_dataset(
+        rows,
+        task="vqa",
+        split=split,
+        extra_features=POPE_EXTRA_FEATURES,
+        unique_field="question_id",
+        reader=reader,
+    )

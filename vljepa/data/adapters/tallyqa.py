@@ -47,27 +47,40 @@ def load_tallyqa(
     path = Path(questions_file or Path(root) / f"{split}.json")
     images = Path(image_root or root)
     records = expect_type(read_json(path, what="TallyQA questions file"), list, where=str(path))
-    reader = RowReader(source=str(path), split=split, on_bad_input=on_bad_input, report=report,
-                       check_images=check_images)
+    reader = RowReader(
+        source=str(path), split=split, on_bad_input=on_bad_input, report=report, check_images=check_images
+    )
     candidates = [str(count) for count in range(max_count + 1)]
     rows: list[dict[str, Any]] = []
     for row, record in enumerate(records):
         try:
             answer = reader.require(record, "answer", row, kind=int)
             if isinstance(answer, bool) or not 0 <= answer <= max_count:
-                raise reader.bad(row, "missing", f"field 'answer' must be an integer in 0..{max_count}, got {answer!r}")
+                raise reader.bad(
+                    row, "missing", f"field 'answer' must be an integer in 0..{max_count}, got {answer!r}"
+                )
             image = reader.require(record, "image", row, kind=str)
             simple = record.get("issimple")
             question_type = "count" if simple is None else ("simple" if simple else "complex")
-            rows.append({
-                "image": reader.image(images / image, row),
-                "question": reader.require(record, "question", row, kind=str),
-                "answers": [str(answer)], "question_type": question_type, "candidates": candidates,
-                "image_id": str(reader.require(record, "image_id", row)),
-                "question_id": str(reader.require(record, "question_id", row)),
-                "data_source": str(reader.require(record, "data_source", row, kind=str)),
-            })
+            rows.append(
+                {
+                    "image": reader.image(images / image, row),
+                    "question": reader.require(record, "question", row, kind=str),
+                    "answers": [str(answer)],
+                    "question_type": question_type,
+                    "candidates": candidates,
+                    "image_id": str(reader.require(record, "image_id", row)),
+                    "question_id": str(reader.require(record, "question_id", row)),
+                    "data_source": str(reader.require(record, "data_source", row, kind=str)),
+                }
+            )
         except SkipRow:
             continue
-    return build_dataset(rows, task="vqa", split=split, extra_features=TALLYQA_EXTRA_FEATURES,
-                         unique_field="question_id", reader=reader)
+    return build_dataset(
+        rows,
+        task="vqa",
+        split=split,
+        extra_features=TALLYQA_EXTRA_FEATURES,
+        unique_field="question_id",
+        reader=reader,
+    )

@@ -9,7 +9,8 @@ Upstream files for a subtype such as ``val2014``::
         {"info": ..., "data_subtype": "val2014",
          "annotations": [{"question_id": 262148000, "image_id": 262148, "question_type": "where is",
                           "answer_type": "other", "multiple_choice_answer": "down",
-                          "answers": [{"answer": "down", "answer_confidence": "yes", "answer_id": 1}, ...10]}]}
+                          "answers": [{"answer": "down", "answer_confidence": "yes",
+                                       "answer_id": 1}, ... 10 in all]}]}
     <image_root>/val2014/COCO_val2014_000000262148.jpg
 
 Splits: ``train`` (train2014), ``validation`` (val2014), ``test`` (test2015) and ``test-dev``
@@ -25,7 +26,14 @@ from typing import Any
 
 import datasets
 
-from vljepa.data.adapters.common import DataFormatError, RowReader, SkipRow, build_dataset, expect_type, read_json
+from vljepa.data.adapters.common import (
+    DataFormatError,
+    RowReader,
+    SkipRow,
+    build_dataset,
+    expect_type,
+    read_json,
+)
 from vljepa.data.images import BadInputReport
 
 # split -> (data subtype in file names, image folder / file-name subtype, annotated?)
@@ -35,15 +43,20 @@ VQAV2_SPLITS: dict[str, tuple[str, str, bool]] = {
     "test": ("test2015", "test2015", False),
     "test-dev": ("test-dev2015", "test2015", False),
 }
-VQAV2_EXTRA_FEATURES = {"answer_type": datasets.Value("string"), "multiple_choice_answer": datasets.Value("string")}
+VQAV2_EXTRA_FEATURES = {
+    "answer_type": datasets.Value("string"),
+    "multiple_choice_answer": datasets.Value("string"),
+}
 
 
-def _annotations_by_question(path: Path, reader: RowReader) -> dict[int, dict[str, Any]]:
+def _annotations_by_question(path: Path) -> dict[int, dict[str, Any]]:
     data = expect_type(read_json(path, what="VQAv2 annotations file"), dict, where=str(path))
     if "annotations" not in data:
         raise DataFormatError(f"{path}: missing top-level field 'annotations'")
     by_question: dict[int, dict[str, Any]] = {}
-    for row, annotation in enumerate(expect_type(data["annotations"], list, where=f"{path} field 'annotations'")):
+    for row, annotation in enumerate(
+        expect_type(data["annotations"], list, where=f"{path} field 'annotations'")
+    ):
         if not isinstance(annotation, dict) or "question_id" not in annotation:
             raise DataFormatError(f"{path} annotations[{row}]: missing field 'question_id'")
         by_question[annotation["question_id"]] = annotation
@@ -70,17 +83,23 @@ def load_vqav2(
     base = Path(root) if root is not None else None
     questions_path = Path(questions_file or base / f"v2_OpenEnded_mscoco_{subtype}_questions.json")
     image_folder = Path(image_root or base) / image_subtype
-    questions_data = expect_type(read_json(questions_path, what="VQAv2 questions file"), dict,
-                                 where=str(questions_path))
+    questions_data = expect_type(
+        read_json(questions_path, what="VQAv2 questions file"), dict, where=str(questions_path)
+    )
     if "questions" not in questions_data:
         raise DataFormatError(f"{questions_path}: missing top-level field 'questions'")
     questions = expect_type(questions_data["questions"], list, where=f"{questions_path} field 'questions'")
     annotations: dict[int, dict[str, Any]] | None = None
     if annotated or annotations_file is not None:
         annotations_path = Path(annotations_file or base / f"v2_mscoco_{subtype}_annotations.json")
-        annotations = _annotations_by_question(annotations_path, RowReader(str(annotations_path), split))
-    reader = RowReader(source=str(questions_path), split=split, on_bad_input=on_bad_input, report=report,
-                       check_images=check_images)
+        annotations = _annotations_by_question(annotations_path)
+    reader = RowReader(
+        source=str(questions_path),
+        split=split,
+        on_bad_input=on_bad_input,
+        report=report,
+        check_images=check_images,
+    )
     rows: list[dict[str, Any]] = []
     for row, record in enumerate(questions):
         try:
@@ -93,19 +112,37 @@ def load_vqav2(
                 if annotation is None:
                     raise reader.bad(row, "missing", f"question_id {question_id} has no annotation")
                 answer_dicts = reader.require(annotation, "answers", f"{row} (annotation)", kind=list)
-                answers = [str(item.get("answer", "")).strip() for item in answer_dicts if isinstance(item, dict)]
+                answers = [
+                    str(item.get("answer", "")).strip() for item in answer_dicts if isinstance(item, dict)
+                ]
                 if len(answers) != len(answer_dicts) or not all(answers):
                     raise reader.bad(row, "missing", "an entry of 'answers' has no 'answer' text")
                 question_type = reader.require(annotation, "question_type", f"{row} (annotation)", kind=str)
                 answer_type = reader.require(annotation, "answer_type", f"{row} (annotation)", kind=str)
-                majority = reader.require(annotation, "multiple_choice_answer", f"{row} (annotation)", kind=str)
+                majority = reader.require(
+                    annotation, "multiple_choice_answer", f"{row} (annotation)", kind=str
+                )
             file_name = f"COCO_{image_subtype}_{image_id:012d}.jpg"
-            rows.append({
-                "image": reader.image(image_folder / file_name, row), "question": question, "answers": answers,
-                "question_type": question_type, "candidates": [], "image_id": str(image_id),
-                "question_id": str(question_id), "answer_type": answer_type, "multiple_choice_answer": majority,
-            })
+            rows.append(
+                {
+                    "image": reader.image(image_folder / file_name, row),
+                    "question": question,
+                    "answers": answers,
+                    "question_type": question_type,
+                    "candidates": [],
+                    "image_id": str(image_id),
+                    "question_id": str(question_id),
+                    "answer_type": answer_type,
+                    "multiple_choice_answer": majority,
+                }
+            )
         except SkipRow:
             continue
-    return build_dataset(rows, task="vqa", split=split, extra_features=VQAV2_EXTRA_FEATURES,
-                         unique_field="question_id", reader=reader)
+    return build_dataset(
+        rows,
+        task="vqa",
+        split=split,
+        extra_features=VQAV2_EXTRA_FEATURES,
+        unique_field="question_id",
+        reader=reader,
+    )

@@ -1,0 +1,160 @@
+"""Step time of the LLM-JEPA cost modes relative to plain fine-tuning (SFT), same model, batch and data.
+
+    HF_HUB_OFFLINE=1 .venv/bin/python -m bench.llm_jepa_step_time                 # defaults below
+    HF_HUB_OFFLINE=1 .venv/bin/python -m bench.llm_jepa_step_time --peft none --steps 12 --output out.json
+
+Variants (each a full optimiser step: collate, forward, backward, AdamW update):
+
+* ``sft``: the conversation only (lambda = 0), the baseline;
+* ``separate``: three forward passes (conversation, Text + [PRED], Code);
+* ``packed``: one forward pass under the block mask;
+* ``packed+stop-gradient``: one forward pass + a no-grad forward of the Code view;
+* ``packed+dropout``: packed with ``jepa_dropout`` (default 0.5), the JEPA term skipped on a fixed,
+  seeded share of steps (the same schedule as ``LLMJepaTrainer``); its figure is the mean over steps.
+
+Variants run interleaved (one step of each per round, same batch) so that load from other processes
+hits all of them alike; the reported time is the median over rounds (mean for the dropout variant).
+Model: the bundled SmolLM2-135M-Instruct via ``jepa_core.resolver`` and the default recipe's fine-tuning
+(LoRA r=16 on all linear layers, k = 1); data: the default recipe's regex-synth examples.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import statistics
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import jepa_core  # noqa: F401  (environment shims first)
+
+logger = logging.getLogger("bench.llm_jepa_step_time")
+
+VARIANTS = {
+    "sft": {"jepa_loss_weight": 0.0},
+    "separate": {"jepa_mode": "separate"},
+    "packed": {"jepa_mode": "packed"},
+    "packed+stop-gradient": {"jepa_mode": "packed", "jepa_stop_gradient": True},
+    "packed+dropout": {"jepa_mode": "packed"},  # jepa_dropout set from --dropout
+}
+TARGETS = {"packed": 1.6, "packed+stop-gradient": 1.3}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="HuggingFaceTB/SmolLM2-135M-Instruct")
+    parser.add_argument("--dataset", default="regex-synth", help="llm_jepa.data.load_messages_dataset source")
+    parser.add_argument("--peft", choices=["none", "lora"], default="lora")
+    parser.add_argument("--num-pred-tokens", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=8, help="timed rounds (one step of every variant each)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first")
+    parser.add_argument("--dropout", type=float, default=0.5, help="jepa_dropout of the dropout variant")
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--output", type=Path, default=None, help="write the results as JSON here")
+    parser.add_argument("--seed", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def build(args: argparse.Namespace):
+    from llm_jepa.config import ModelArguments
+    from llm_jepa.data import load_messages_dataset
+    from llm_jepa.modeling import load_model_for_training
+    from llm_jepa.views import ViewTokenizer, tokenize_views_dataset
+
+    model_args = ModelArguments(model_name_or_path=args.model, peft=args.peft)
+    model, tokenizer, pred_ids, _ = load_model_for_training(model_args, num_pred_tokens=args.num_pred_tokens)
+    model.to(args.device)
+    needed = args.batch_size * (args.steps + args.warmup)
+    messages = load_messages_dataset(args.dataset, split="train")
+    messages = messages.select(range(min(needed, len(messages))))
+    features = tokenize_views_dataset(messages, ViewTokenizer(tokenizer, max_length=args.max_length))
+    rows = [features[i] for i in range(len(features))]
+    batches = [rows[(i * args.batch_size) % len(rows):][: args.batch_size] for i in range(args.steps + args.warmup)]
+    return model, tokenizer, pred_ids, batches
+
+
+def run(args: argparse.Namespace) -> dict:
+    import torch
+
+    from llm_jepa.config import JepaObjectiveConfig
+    from llm_jepa.objective import llm_jepa_loss
+    from llm_jepa.packing import LLMJepaCollator
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    model, tokenizer, pred_ids, batches = build(args)
+    model.train()
+    base = JepaObjectiveConfig(num_pred_tokens=args.num_pred_tokens)
+    configs = {name: replace(base, **overrides) for name, overrides in VARIANTS.items()}
+    configs["packed+dropout"] = replace(configs["packed+dropout"], jepa_dropout=args.dropout)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    collators = {
+        name: LLMJepaCollator(pred_token_ids=pred_ids, pad_token_id=pad, mode=cfg.jepa_mode,
+                              stop_gradient=cfg.jepa_stop_gradient)
+        for name, cfg in configs.items()
+    }
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-5)  # tiny steps: the model barely moves between variants
+    times: dict[str, list[float]] = {name: [] for name in configs}
+    tokens = []
+    for round_index, rows in enumerate(batches):
+        timed = round_index >= args.warmup
+        step = round_index - args.warmup
+        tokens.append(sum(len(r["input_ids"]) for r in rows))
+        for name, cfg in configs.items():
+            keep = True
+            if cfg.jepa_dropout > 0:  # the trainer's schedule: seeded by (seed, step)
+                keep = random.Random(args.seed * 1_000_003 + step).random() >= cfg.jepa_dropout
+            start = time.perf_counter()
+            batch = {k: v.to(args.device) for k, v in collators[name](rows).items()}
+            loss = llm_jepa_loss(model, batch, cfg, compute_jepa=keep).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if args.device.startswith("cuda"):
+                torch.cuda.synchronize()
+            if timed:
+                times[name].append(time.perf_counter() - start)
+        logger.info("round %d/%d%s: %s", round_index + 1, len(batches), "" if timed else " (warm-up)",
+                    ", ".join(f"{n} {t[-1]:.2f}s" for n, t in times.items() if timed and t))
+    summary = {
+        name: statistics.mean(values) if configs[name].jepa_dropout > 0 else statistics.median(values)
+        for name, values in times.items()
+    }
+    ratios = {name: summary[name] / summary["sft"] for name in summary}
+    return {
+        "model": args.model, "peft": args.peft, "num_pred_tokens": args.num_pred_tokens,
+        "batch_size": args.batch_size, "rounds": args.steps, "dropout": args.dropout, "device": args.device,
+        "torch_threads": torch.get_num_threads(), "mean_conversation_tokens_per_batch": statistics.mean(tokens),
+        "seconds_per_step": summary, "ratio_to_sft": ratios, "all_seconds": times,
+        "targets": TARGETS,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    result = run(args)
+    print(f"\nLLM-JEPA step time vs. SFT ({result['model']}, peft={args.peft}, k={args.num_pred_tokens}, "
+          f"batch {args.batch_size}, {args.steps} rounds, {result['torch_threads']} threads, {args.device})")
+    print(f"{'variant':<22} {'s/step':>8} {'x SFT':>7} {'target':>7}")
+    for name, seconds in result["seconds_per_step"].items():
+        target = TARGETS.get(name)
+        print(f"{name:<22} {seconds:8.3f} {result['ratio_to_sft'][name]:7.2f} "
+              f"{'<= ' + str(target) if target else '':>7}")
+    if args.output:
+        from jepa_core.rundir import write_json
+
+        write_json(args.output, result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,377 @@
+"""Task metrics for LLM fine-tuning evaluation: pure functions, strings in, verdicts out.
+
+* :func:`exact_match` - whitespace-normalised string equality (every task).
+* :func:`regex_string_match` / :func:`regex_equivalent` - NL-to-regex: the same string, or the same language
+  (two regexes accepting exactly the same lines, decided on finite automata built with ``greenery``).
+* :func:`gsm8k_final_answer` / :func:`gsm8k_answer_match` - GSM8K: the number after ``####``.
+* :func:`sql_execution_match` - text-to-SQL: both queries run on the SQLite database (read-only, time
+  limited) and their result multisets compared.
+
+Functions that can fail on bad input also come as a ``*_outcome`` variant returning a status string, so that
+runners can count invalid predictions, errors and timeouts instead of hiding them in a zero.
+
+>>> regex_equivalent("[0-9]+", "[0-9][0-9]*")
+True
+>>> gsm8k_final_answer("She pays 3 * $400 = $1,200.\\n#### $1,200")
+'1200'
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import signal
+import sqlite3
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from pathlib import Path
+from typing import Literal
+
+RegexDialect = Literal["nl-rx", "standard"]
+RegexOutcome = Literal["equivalent", "different", "invalid_prediction", "invalid_reference", "timeout"]
+SqlOutcome = Literal["match", "mismatch", "prediction_error", "reference_error", "timeout"]
+
+# ---------------------------------------------------------------------------------------------- strings
+
+
+def normalize_whitespace(text: str) -> str:
+    """Collapse runs of whitespace to one space and strip the ends."""
+    return " ".join(text.split())
+
+
+def exact_match(prediction: str, reference: str) -> float:
+    """1.0 when the two strings are equal after whitespace normalisation, else 0.0."""
+    return float(normalize_whitespace(prediction) == normalize_whitespace(reference))
+
+
+def regex_string_match(prediction: str, reference: str) -> bool:
+    """The same regex string, ignoring only leading/trailing whitespace (inner spaces are literal characters)."""
+    return prediction.strip() == reference.strip()
+
+
+# ---------------------------------------------------------------------------------------------- regexes
+
+
+class RegexSyntaxError(ValueError):
+    """A regex that the evaluator cannot turn into a finite automaton (names the position and why)."""
+
+
+class RegexTimeout(TimeoutError):
+    """Building or comparing the automata took longer than the time limit."""
+
+
+_SPECIAL = set("\\[]|().?*+{}")
+_NLRX_OPERATORS = set("&~")
+
+
+class _RegexParser:
+    """Recursive descent over one regex, building a ``greenery.Fsm`` (full-line match semantics).
+
+    Grammar, loosest first (the NL-RX / dk.brics operator precedence)::
+
+        union  := inter ('|' inter)*
+        inter  := concat ('&' concat)*          # nl-rx dialect only
+        concat := repeat*
+        repeat := complement ('*' | '+' | '?' | '{n}' | '{n,}' | '{n,m}')*   (a trailing lazy '?' is ignored)
+        complement := '~' complement | atom     # nl-rx dialect only
+        atom   := '(' union ')' | '(?:' union ')' | '[...]' | '.' | '\\x' | literal character
+
+    Character classes and escapes are handed to ``greenery.parse``. Anchors (``^``, ``$``) and word
+    boundaries (``\\b``) have no meaning for a whole-line language and are rejected.
+    """
+
+    def __init__(self, text: str, dialect: RegexDialect) -> None:
+        if dialect not in ("nl-rx", "standard"):
+            raise ValueError(f"unknown regex dialect {dialect!r}; choose 'nl-rx' or 'standard'")
+        self.text, self.pos, self.dialect = text, 0, dialect
+        self.special = _SPECIAL | (_NLRX_OPERATORS if dialect == "nl-rx" else set())
+
+    def fail(self, reason: str) -> RegexSyntaxError:
+        return RegexSyntaxError(f"{reason} at position {self.pos} of {self.text!r}")
+
+    def peek(self) -> str:
+        return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def parse(self):
+        fsm = self.union()
+        if self.pos != len(self.text):
+            raise self.fail(f"unexpected {self.peek()!r}")
+        return fsm
+
+    def union(self):
+        fsm = self.intersection()
+        while self.peek() == "|":
+            self.pos += 1
+            fsm = fsm.union(self.intersection())
+        return fsm
+
+    def intersection(self):
+        fsm = self.concatenation()
+        while self.dialect == "nl-rx" and self.peek() == "&":
+            self.pos += 1
+            fsm = fsm.intersection(self.concatenation())
+        return fsm
+
+    def concatenation(self):
+        from greenery import EPSILON
+
+        parts = []
+        while self.peek() not in ("", ")", "|") and not (self.dialect == "nl-rx" and self.peek() == "&"):
+            parts.append(self.repeat())
+        return EPSILON.concatenate(*parts) if parts else EPSILON
+
+    def repeat(self):
+        from greenery import EPSILON
+
+        fsm = self.complement()
+        while True:
+            char = self.peek()
+            if char in ("*", "+", "?"):
+                self.pos += 1
+                low, high = {"*": (0, None), "+": (1, None), "?": (0, 1)}[char]
+            elif char == "{":
+                low, high = self.bounds()
+            else:
+                return fsm
+            if self.peek() == "?":  # lazy quantifier: same language
+                self.pos += 1
+            optional = fsm.star() if high is None else EPSILON.union(fsm).times(high - low)
+            fsm = fsm.times(low).concatenate(optional)
+
+    def bounds(self) -> tuple[int, int | None]:
+        match = re.compile(r"\{(\d+)(,(\d*))?\}").match(self.text, self.pos)
+        if not match:
+            raise self.fail("malformed {n,m} repetition")
+        self.pos = match.end()
+        low = int(match.group(1))
+        if match.group(2) is None:
+            return low, low
+        high = int(match.group(3)) if match.group(3) else None
+        if high is not None and high < low:
+            raise self.fail(f"repetition {{{low},{high}}} has max < min")
+        return low, high
+
+    def complement(self):
+        if self.dialect == "nl-rx" and self.peek() == "~":
+            self.pos += 1
+            return self.complement().everythingbut()
+        return self.atom()
+
+    def atom(self):
+        from greenery import parse
+
+        char = self.peek()
+        if char == "(":
+            self.pos += 3 if self.text.startswith("(?:", self.pos) else 1
+            fsm = self.union()
+            if self.peek() != ")":
+                raise self.fail("unclosed group")
+            self.pos += 1
+            return fsm
+        if char in ("^", "$"):
+            raise self.fail("anchors are not supported (regexes match whole lines)")
+        if char == "[":
+            end = self.class_end()
+            token = self.text[self.pos : end]
+        elif char == "\\":
+            token = self.text[self.pos : self.pos + (4 if self.text.startswith("\\x", self.pos) else 2)]
+            if token in ("\\b", "\\B", "\\A", "\\Z"):
+                raise self.fail(f"{token} (a boundary assertion) has no whole-line automaton")
+        elif char == ".":
+            token = char
+        elif char in self.special or char == "":
+            raise self.fail(f"unexpected {char!r}" if char else "unexpected end")
+        else:
+            token = char
+        try:
+            fsm = parse(token).to_fsm()
+        except Exception as err:  # greenery raises its own NoMatch / ValueError family
+            raise self.fail(f"cannot parse {token!r} ({err})") from err
+        self.pos += len(token)
+        return fsm
+
+    def class_end(self) -> int:
+        index = self.pos + 1
+        if self.text.startswith("^", index):
+            index += 1
+        if self.text.startswith("]", index):  # a leading ']' is a literal
+            index += 1
+        while index < len(self.text):
+            if self.text[index] == "\\":
+                index += 2
+                continue
+            if self.text[index] == "]":
+                return index + 1
+            index += 1
+        raise self.fail("unclosed character class")
+
+
+def regex_to_fsm(regex: str, *, dialect: RegexDialect = "nl-rx"):
+    """A ``greenery.Fsm`` accepting exactly the lines the regex matches in full. Raises :class:`RegexSyntaxError`.
+
+    ``dialect="nl-rx"`` adds the NL-RX operators ``A&B`` (both) and ``~A`` (not A); in ``"standard"`` they are
+    ordinary characters.
+    """
+    return _RegexParser(regex.strip(), dialect).parse()
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise :class:`RegexTimeout` inside the block after ``seconds`` (SIGALRM; main thread on Unix only)."""
+    if seconds is None:
+        yield
+        return
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        raise RuntimeError(
+            "the regex time limit uses SIGALRM, which works only in the main thread on Unix; "
+            "call from the main thread or pass timeout_s=None"
+        )
+
+    def on_alarm(signum, frame):
+        raise RegexTimeout(f"regex automaton work exceeded {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def regex_equivalence_outcome(
+    prediction: str, reference: str, *, dialect: RegexDialect = "nl-rx", timeout_s: float | None = 5.0
+) -> RegexOutcome:
+    """Compare the languages of two regexes; a status instead of a bool so callers can count failures."""
+    if regex_string_match(prediction, reference):
+        return "equivalent"
+    try:
+        with time_limit(timeout_s):
+            try:
+                reference_fsm = regex_to_fsm(reference, dialect=dialect)
+            except RegexSyntaxError:
+                return "invalid_reference"
+            try:
+                prediction_fsm = regex_to_fsm(prediction, dialect=dialect)
+            except RegexSyntaxError:
+                return "invalid_prediction"
+            return "equivalent" if prediction_fsm.equivalent(reference_fsm) else "different"
+    except RegexTimeout:
+        return "timeout"
+
+
+def regex_equivalent(
+    prediction: str, reference: str, *, dialect: RegexDialect = "nl-rx", timeout_s: float | None = 5.0
+) -> bool:
+    """True when both regexes accept the same set of lines; invalid regexes and timeouts give False."""
+    return regex_equivalence_outcome(prediction, reference, dialect=dialect, timeout_s=timeout_s) == "equivalent"
+
+
+# ---------------------------------------------------------------------------------------------- GSM8K
+
+_FINAL_MARKER = re.compile(r"####\s*([^\n]*)")
+_BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:/\d+)?|-?\.\d+")
+
+
+def normalize_number(text: str) -> str | None:
+    """The first number in ``text`` in canonical form ('$1,200.00' -> '1200', '-0.50' -> '-0.5'), or None."""
+    cleaned = re.sub(r"(?<=\d),(?=\d{3}(?:\D|$))", "", text.replace("$", "").replace("\u2212", "-"))
+    match = _NUMBER.search(cleaned)
+    if not match:
+        return None
+    token = match.group(0)
+    if "/" in token:
+        numerator, denominator = token.split("/")
+        if int(denominator) == 0:
+            return None
+        value = Fraction(int(numerator), int(denominator))
+        return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+    try:
+        number = Decimal(token)
+    except InvalidOperation:
+        return None
+    canonical = format(number.normalize(), "f")
+    return "0" if canonical in ("-0", "0") else canonical
+
+
+def gsm8k_final_answer(text: str) -> str | None:
+    """The final answer of a GSM8K-style solution: the number after the last ``####`` (else the last
+    ``\\boxed{...}``), normalised by :func:`normalize_number`. None when there is no marked answer.
+
+    Unmarked text is not searched for a trailing number: a model that does not state its answer the
+    trained way scores no answer rather than a lucky guess.
+    """
+    for pattern in (_FINAL_MARKER, _BOXED):
+        found = pattern.findall(text)
+        if found:
+            return normalize_number(found[-1])
+    return None
+
+
+def gsm8k_answer_match(prediction: str, reference: str) -> bool:
+    """The prediction's final answer equals the reference's (a full solution or the bare final answer)."""
+    predicted = gsm8k_final_answer(prediction)
+    expected = gsm8k_final_answer(reference) if ("####" in reference or "\\boxed" in reference) else None
+    if expected is None:
+        expected = normalize_number(reference)
+    return predicted is not None and predicted == expected
+
+
+# ---------------------------------------------------------------------------------------------- SQL
+
+
+def _deny_attach(action: int, *args: object) -> int:
+    # Predictions are untrusted: no ATTACH (it could create files) and no PRAGMA writes.
+    if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH, sqlite3.SQLITE_PRAGMA):
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
+def run_sql_readonly(sql: str, db_path: str | Path, *, timeout_s: float = 5.0) -> list[tuple]:
+    """All rows of ``sql`` on the SQLite file, opened read-only; raises ``sqlite3.Error`` or ``TimeoutError``."""
+    path = Path(db_path)
+    if not path.is_file():
+        raise sqlite3.OperationalError(f"database file not found: {path}")
+    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=timeout_s)
+    deadline = time.monotonic() + timeout_s
+    try:
+        connection.text_factory = lambda raw: raw.decode("utf-8", errors="replace")
+        connection.set_authorizer(_deny_attach)
+        connection.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
+        try:
+            return connection.execute(sql).fetchall()
+        except sqlite3.OperationalError as err:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"query exceeded {timeout_s:g} s") from err
+            raise
+    finally:
+        connection.close()
+
+
+def sql_execution_outcome(
+    prediction: str, reference: str, db_path: str | Path, *, timeout_s: float = 5.0
+) -> SqlOutcome:
+    """Run both queries read-only and compare their results as multisets of rows (order ignored)."""
+    try:
+        expected = run_sql_readonly(reference, db_path, timeout_s=timeout_s)
+    except TimeoutError:
+        return "timeout"
+    except (sqlite3.Error, ValueError):
+        return "reference_error"
+    try:
+        predicted = run_sql_readonly(prediction, db_path, timeout_s=timeout_s)
+    except TimeoutError:
+        return "timeout"
+    except (sqlite3.Error, ValueError, OverflowError):
+        return "prediction_error"
+    return "match" if Counter(predicted) == Counter(expected) else "mismatch"
+
+
+def sql_execution_match(prediction: str, reference: str, db_path: str | Path, *, timeout_s: float = 5.0) -> bool:
+    """True when both queries return the same multiset of rows; errors and timeouts give False."""
+    return sql_execution_outcome(prediction, reference, db_path, timeout_s=timeout_s) == "match"

@@ -1,0 +1,73 @@
+"""``jsonl:PATH``: generic chat JSONL, one ``{"messages": [...]}`` object per line (the LLM-JEPA scripts' format).
+
+Optional keys per line: ``id`` (default ``<file stem>-<line>``), ``task``, ``reference`` (default: the assistant
+turn, or its ``####`` final answer for gsm8k) and ``db_path`` (SQL rows; relative to the JSONL file's folder).
+Other keys are ignored. ``PATH`` is a file, a folder holding ``<split>.jsonl``, or a pattern containing
+``{split}`` (e.g. ``jsonl:data/synth_{split}.jsonl``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from eval.llm_tasks import gsm8k_final_answer
+from llm_jepa.data.registry import register_source
+from llm_jepa.data.schema import TASKS, BadRow, Example, RowOrigin, TaskName, parse_json_line
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_split_file(path: Path, split: str, suffix: str) -> Path:
+    """``path`` itself, ``path/<split><suffix>`` for a folder, or ``path`` with ``{split}`` filled in."""
+    if "{split}" in str(path):
+        path = Path(str(path).replace("{split}", split))
+    elif path.is_dir():
+        path = path / f"{split}{suffix}"
+    else:
+        logger.info("reading %s as split %r (a single file is used whatever the split)", path, split)
+    if not path.is_file():
+        raise FileNotFoundError(f"data file not found: {path}")
+    return path
+
+
+def _reference(record: dict[str, Any], task: str, messages: Any) -> str | None:
+    if "reference" in record:
+        return str(record["reference"])
+    assistant = [t.get("content") for t in messages if isinstance(t, dict) and t.get("role") == "assistant"]
+    if len(assistant) != 1 or not isinstance(assistant[0], str):
+        return ""  # the messages check reports the real problem
+    return gsm8k_final_answer(assistant[0]) if task == "gsm8k" else assistant[0]
+
+
+@register_source("jsonl", takes_path=True, description="chat JSONL, one {'messages': [...]} per line")
+def load_jsonl(path: Path, split: str, task: TaskName = "generic") -> Iterator[Example | BadRow]:
+    """Yield one :class:`Example` (or :class:`BadRow`) per non-blank line of the JSONL file."""
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    file = resolve_split_file(path, split, ".jsonl")
+    with file.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            origin = RowOrigin(str(file), number)
+            record, bad = parse_json_line(line, origin)
+            if bad:
+                yield bad
+                continue
+            if "messages" not in record:
+                yield BadRow(origin, "no 'messages' key", str(record.get("id", "")) or None)
+                continue
+            row_task = record.get("task", task)
+            row_id = str(record.get("id", f"{file.stem}-{number}"))
+            reference = _reference(record, row_task, record["messages"])
+            if reference is None:
+                yield BadRow(origin, "gsm8k row without a '#### <answer>' line in the assistant turn", row_id)
+                continue
+            db_path = record.get("db_path", "")
+            if db_path:
+                db_path = str((file.parent / db_path).resolve())
+            yield Example(id=row_id, messages=record["messages"], task=row_task, reference=reference,
+                          origin=origin, db_path=db_path)

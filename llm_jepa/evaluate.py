@@ -1,0 +1,249 @@
+"""``llm-jepa eval``: generate answers with a trained model and score them with the task metrics.
+
+    llm-jepa eval --model runs/regex-jepa --dataset regex-synth --split test --limit 200 --output_dir runs/eval
+
+Generation is batched greedy decoding (left padding, the chat template with the generation prompt, only the
+system/user turns as the prompt). Scores per task (:mod:`eval.llm_tasks`): exact match always; regex: string
+match and language equivalence side by side, with invalid regexes and timeouts counted; gsm8k: final-answer
+match; sql: execution match. Writes ``metrics.json``, ``predictions.jsonl`` and the run metadata.
+
+>>> metrics = evaluate_model(model, tokenizer, dataset, batch_size=8, max_new_tokens=64)   # doctest: +SKIP
+>>> metrics["regex/semantic_equivalence"]   # doctest: +SKIP
+0.41
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eval.llm_tasks import (
+    exact_match,
+    gsm8k_answer_match,
+    gsm8k_final_answer,
+    regex_equivalence_outcome,
+    regex_string_match,
+    sql_execution_outcome,
+)
+
+logger = logging.getLogger(__name__)
+
+# Per-task accuracy-type scores (fractions in [0, 1]); other metric keys are counts.
+SCORE_NAMES = ("exact_match", "string_match", "semantic_equivalence", "answer_match", "execution_match")
+
+
+@dataclass
+class EvalArguments:
+    """Options of ``llm-jepa eval``."""
+
+    model: str = field(metadata={"help": "Folder written by llm-jepa train (model or adapter + tokenizer)."})
+    output_dir: str = field(metadata={"help": "Where metrics.json, predictions.jsonl and run metadata go."})
+    dataset: str = field(
+        default="regex-synth",
+        metadata={"help": "Source for llm_jepa.data.load_messages_dataset (regex-synth, jsonl:PATH, ...)."},
+    )
+    split: str = field(default="test", metadata={"help": "Split to evaluate."})
+    dataset_kwargs: str | None = field(
+        default=None, metadata={"help": "JSON object of extra dataset options, e.g. '{\"n\": 200, \"seed\": 0}'."}
+    )
+    limit: int | None = field(default=None, metadata={"help": "Evaluate the first N examples only."})
+    max_new_tokens: int = field(default=128, metadata={"help": "Longest generated answer, in tokens."})
+    batch_size: int = field(default=8, metadata={"help": "Prompts per generate() call."})
+    regex_timeout_s: float = field(default=5.0, metadata={"help": "Time limit of one regex equivalence check."})
+    sql_timeout_s: float = field(default=5.0, metadata={"help": "Time limit of one SQL query."})
+    device: str | None = field(default=None, metadata={"help": "Device for the model (default: CPU)."})
+
+    def __post_init__(self) -> None:
+        if self.limit is not None and self.limit <= 0:
+            raise ValueError(f"limit must be a positive count, got {self.limit}")
+        if self.max_new_tokens <= 0 or self.batch_size <= 0:
+            raise ValueError(f"max_new_tokens and batch_size must be positive, got {self.max_new_tokens} and "
+                             f"{self.batch_size}")
+        if self.regex_timeout_s <= 0 or self.sql_timeout_s <= 0:
+            raise ValueError("regex_timeout_s and sql_timeout_s must be positive")
+        self.dataset_options()  # fail early on bad JSON
+
+    def dataset_options(self) -> dict[str, Any]:
+        if not self.dataset_kwargs:
+            return {}
+        try:
+            options = json.loads(self.dataset_kwargs)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"dataset_kwargs is not valid JSON: {err}") from err
+        if not isinstance(options, dict):
+            raise ValueError(f"dataset_kwargs must be a JSON object, got {type(options).__name__}")
+        return options
+
+
+def prompt_messages(messages: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The turns before the final assistant turn (system + user): what the model is asked."""
+    if not messages or messages[-1]["role"] != "assistant":
+        raise ValueError("an evaluation example must end with the gold assistant turn")
+    return messages[:-1]
+
+
+def generate_predictions(
+    model: Any, tokenizer: Any, dataset: Any, *, batch_size: int = 8, max_new_tokens: int = 128
+) -> list[str]:
+    """Greedy answers for every row (in dataset order), batched with left padding."""
+    import torch
+    from tqdm.auto import tqdm
+
+    prompts = [tokenizer.apply_chat_template(prompt_messages(m), tokenize=False, add_generation_prompt=True)
+               for m in dataset["messages"]]
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)  # similar lengths together
+    predictions: list[str] = [""] * len(prompts)
+    saved = tokenizer.padding_side, tokenizer.pad_token
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        logger.info("tokenizer has no pad token; padding prompts with the eos token %r", tokenizer.eos_token)
+        tokenizer.pad_token = tokenizer.eos_token
+    try:
+        for start in tqdm(range(0, len(order), batch_size), desc="generating", unit="batch"):
+            indices = order[start : start + batch_size]
+            batch = tokenizer([prompts[i] for i in indices], return_tensors="pt", padding=True,
+                              add_special_tokens=False).to(model.device)
+            with torch.inference_mode():
+                output = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+                                        pad_token_id=tokenizer.pad_token_id)
+            texts = tokenizer.batch_decode(output[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+            for index, text in zip(indices, texts):
+                predictions[index] = text.strip()
+    finally:
+        tokenizer.padding_side, tokenizer.pad_token = saved
+    return predictions
+
+
+def score_example(
+    row: dict[str, Any], prediction: str, *, regex_timeout_s: float = 5.0, sql_timeout_s: float = 5.0
+) -> dict[str, Any]:
+    """One predictions.jsonl record: the prediction, the gold answer and every metric that applies."""
+    gold = row["messages"][-1]["content"]
+    record: dict[str, Any] = {"id": row["id"], "task": row["task"], "prediction": prediction,
+                              "reference": row["reference"], "exact_match": exact_match(prediction, gold)}
+    if row["task"] == "regex":
+        outcome = regex_equivalence_outcome(prediction, row["reference"], timeout_s=regex_timeout_s)
+        record.update(string_match=float(regex_string_match(prediction, row["reference"])),
+                      semantic_equivalence=float(outcome == "equivalent"), regex_outcome=outcome)
+    elif row["task"] == "gsm8k":
+        record.update(predicted_answer=gsm8k_final_answer(prediction),
+                      answer_match=float(gsm8k_answer_match(prediction, row["reference"])))
+    elif row["task"] == "sql":
+        outcome = sql_execution_outcome(prediction, row["reference"], row["db_path"], timeout_s=sql_timeout_s)
+        record.update(execution_match=float(outcome == "match"), sql_outcome=outcome)
+    return record
+
+
+_COUNTS = {  # task: (outcome field, {outcome: metric name})
+    "regex": ("regex_outcome", {"invalid_prediction": "invalid_predictions", "invalid_reference":
+                                "invalid_references", "timeout": "timeouts"}),
+    "sql": ("sql_outcome", {"prediction_error": "prediction_errors", "reference_error": "reference_errors",
+                            "timeout": "timeouts"}),
+}
+
+
+def aggregate_metrics(records: list[dict[str, Any]]) -> dict[str, float | int]:
+    """Flat metrics: ``exact_match`` overall, then ``<task>/<metric>`` means and ``<task>/<count>`` counts."""
+    if not records:
+        raise ValueError("no predictions to score")
+    metrics: dict[str, float | int] = {
+        "num_examples": len(records),
+        "exact_match": sum(r["exact_match"] for r in records) / len(records),
+    }
+    by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in records:
+        by_task[record["task"]].append(record)
+    for task, rows in sorted(by_task.items()):
+        metrics[f"{task}/num_examples"] = len(rows)
+        for name in SCORE_NAMES:
+            if name in rows[0]:
+                metrics[f"{task}/{name}"] = sum(r[name] for r in rows) / len(rows)
+        if task == "gsm8k":
+            metrics["gsm8k/no_answer"] = sum(r["predicted_answer"] is None for r in rows)
+        if task in _COUNTS:
+            outcome_field, names = _COUNTS[task]
+            outcomes = Counter(r[outcome_field] for r in rows)
+            for outcome, name in names.items():
+                metrics[f"{task}/{name}"] = outcomes[outcome]
+            if outcomes.get("invalid_reference") or outcomes.get("reference_error"):
+                logger.warning("%s: %d gold answers could not be scored (see predictions.jsonl)", task,
+                               outcomes.get("invalid_reference", 0) + outcomes.get("reference_error", 0))
+    return metrics
+
+
+def is_score(metric_name: str) -> bool:
+    """True for accuracy-type metrics (fractions), False for counts."""
+    return metric_name.rsplit("/", 1)[-1] in SCORE_NAMES
+
+
+def write_results(output_dir: str | Path, metrics: dict[str, Any], records: list[dict[str, Any]]) -> Path:
+    """``metrics.json`` and ``predictions.jsonl`` in ``output_dir`` (atomic writes)."""
+    from jepa_core.rundir import atomic_write_text, write_json
+
+    output_dir = Path(output_dir)
+    write_json(output_dir / "metrics.json", metrics)
+    atomic_write_text(output_dir / "predictions.jsonl",
+                      "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    return output_dir
+
+
+def evaluate_model(
+    model: Any,
+    tokenizer: Any,
+    dataset: Any,
+    *,
+    batch_size: int = 8,
+    max_new_tokens: int = 128,
+    output_dir: str | Path | None = None,
+    regex_timeout_s: float = 5.0,
+    sql_timeout_s: float = 5.0,
+) -> dict[str, float | int]:
+    """Generate, score and (with ``output_dir``) write the results; returns the flat metrics dict."""
+    predictions = generate_predictions(model, tokenizer, dataset, batch_size=batch_size,
+                                       max_new_tokens=max_new_tokens)
+    records = [score_example(row, prediction, regex_timeout_s=regex_timeout_s, sql_timeout_s=sql_timeout_s)
+               for row, prediction in zip(dataset, predictions)]
+    metrics = aggregate_metrics(records)
+    if output_dir is not None:
+        write_results(output_dir, metrics, records)
+    return metrics
+
+
+def load_eval_dataset(source: str, split: str, options: dict[str, Any], limit: int | None) -> Any:
+    """The messages dataset to score (first ``limit`` rows)."""
+    from llm_jepa.data import load_messages_dataset
+
+    dataset = load_messages_dataset(source, split=split, **options)
+    return dataset.select(range(limit)) if limit is not None and limit < len(dataset) else dataset
+
+
+def format_metrics(metrics: dict[str, Any]) -> str:
+    width = max(len(name) for name in metrics)
+    return "\n".join(f"{name:<{width}}  {value:.4f}" if isinstance(value, float) else f"{name:<{width}}  {value}"
+                     for name, value in metrics.items())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``llm-jepa eval --model DIR --dataset SOURCE --output_dir DIR [...]``; prints the metrics table."""
+    from transformers import HfArgumentParser
+
+    from jepa_core.rundir import write_run_metadata
+    from llm_jepa.modeling import load_for_inference
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    (args,) = HfArgumentParser(EvalArguments).parse_args_into_dataclasses(args=argv)
+    write_run_metadata(args.output_dir, {"eval": args}, argv=["llm-jepa", "eval", *argv])
+    dataset = load_eval_dataset(args.dataset, args.split, args.dataset_options(), args.limit)
+    model, tokenizer = load_for_inference(args.model, device=args.device)
+    metrics = evaluate_model(model, tokenizer, dataset, batch_size=args.batch_size,
+                             max_new_tokens=args.max_new_tokens, output_dir=args.output_dir,
+                             regex_timeout_s=args.regex_timeout_s, sql_timeout_s=args.sql_timeout_s)
+    print(format_metrics(metrics))
+    logger.info("wrote %s", Path(args.output_dir) / "metrics.json")
+    return 0

@@ -13,17 +13,16 @@ Variants (each a full optimiser step: collate, forward, backward, AdamW update):
   seeded share of steps (the same schedule as ``LLMJepaTrainer``); its figure is the mean over steps.
 
 Variants run interleaved (one step of each per round, same batch) so that load from other processes
-hits all of them alike; the reported time is the median over rounds (mean for the dropout variant).
-Model: the bundled SmolLM2-135M-Instruct via ``jepa_core.resolver`` and the default recipe's fine-tuning
-(LoRA r=16 on all linear layers, k = 1); data: the default recipe's regex-synth examples.
+hits all of them alike; the reported time is the median over rounds (mean for the dropout variant). Both
+wall-clock and process CPU time are recorded: on a shared machine the CPU-time ratios are the steadier ones.
+Model, fine-tuning method (LoRA r/alpha/dropout/targets), k, batch size, max_length and data come from the
+default recipe (``--recipe``): the bundled SmolLM2-135M-Instruct via ``jepa_core.resolver`` on regex-synth.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import random
 import statistics
 import time
 from dataclasses import replace
@@ -45,15 +44,13 @@ TARGETS = {"packed": 1.6, "packed+stop-gradient": 1.3}
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="HuggingFaceTB/SmolLM2-135M-Instruct")
-    parser.add_argument("--dataset", default="regex-synth", help="llm_jepa.data.load_messages_dataset source")
-    parser.add_argument("--peft", choices=["none", "lora"], default="lora")
-    parser.add_argument("--num-pred-tokens", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--recipe", default="recipes/llm_jepa/regex-smollm2-lora.yaml",
+                        help="recipe giving the model, fine-tuning method, k, batch size and data")
+    parser.add_argument("--peft", choices=["none", "lora"], default=None, help="override the recipe's peft")
+    parser.add_argument("--batch-size", type=int, default=None, help="override per_device_train_batch_size")
     parser.add_argument("--steps", type=int, default=8, help="timed rounds (one step of every variant each)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds first")
     parser.add_argument("--dropout", type=float, default=0.5, help="jepa_dropout of the dropout variant")
-    parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--output", type=Path, default=None, help="write the results as JSON here")
@@ -62,21 +59,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def build(args: argparse.Namespace):
-    from llm_jepa.config import ModelArguments
     from llm_jepa.data import load_messages_dataset
     from llm_jepa.modeling import load_model_for_training
+    from llm_jepa.train import parse_training_config
     from llm_jepa.views import ViewTokenizer, tokenize_views_dataset
 
-    model_args = ModelArguments(model_name_or_path=args.model, peft=args.peft)
-    model, tokenizer, pred_ids, _ = load_model_for_training(model_args, num_pred_tokens=args.num_pred_tokens)
+    overrides = ["--output_dir", "/tmp/llm_jepa_bench_unused"]
+    if args.peft:
+        overrides += ["--peft", args.peft]
+    if args.batch_size:
+        overrides += ["--per_device_train_batch_size", str(args.batch_size)]
+    model_args, data_args, train_args = parse_training_config([args.recipe, *overrides])
+    model, tokenizer, pred_ids, _ = load_model_for_training(model_args, num_pred_tokens=train_args.num_pred_tokens)
     model.to(args.device)
-    needed = args.batch_size * (args.steps + args.warmup)
-    messages = load_messages_dataset(args.dataset, split="train")
+    batch_size = train_args.per_device_train_batch_size
+    needed = batch_size * (args.steps + args.warmup)
+    messages = load_messages_dataset(data_args.dataset, split=data_args.dataset_split,
+                                     **(data_args.dataset_kwargs or {}))
     messages = messages.select(range(min(needed, len(messages))))
-    features = tokenize_views_dataset(messages, ViewTokenizer(tokenizer, max_length=args.max_length))
+    features = tokenize_views_dataset(messages, ViewTokenizer(tokenizer, text_view=train_args.jepa_text_view,
+                                                              max_length=data_args.max_length))
     rows = [features[i] for i in range(len(features))]
-    batches = [rows[(i * args.batch_size) % len(rows):][: args.batch_size] for i in range(args.steps + args.warmup)]
-    return model, tokenizer, pred_ids, batches
+    batches = [rows[(i * batch_size) % len(rows):][:batch_size] for i in range(args.steps + args.warmup)]
+    return model, tokenizer, pred_ids, batches, model_args, data_args, train_args
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -85,13 +90,15 @@ def run(args: argparse.Namespace) -> dict:
     from llm_jepa.config import JepaObjectiveConfig
     from llm_jepa.objective import llm_jepa_loss
     from llm_jepa.packing import LLMJepaCollator
+    from llm_jepa.trainer import jepa_term_scheduled
 
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    model, tokenizer, pred_ids, batches = build(args)
+    model, tokenizer, pred_ids, batches, model_args, data_args, train_args = build(args)
     model.train()
-    base = JepaObjectiveConfig(num_pred_tokens=args.num_pred_tokens)
+    objective = {k: v for k, v in train_args.objective_dict().items() if k not in ("jepa_mode", "jepa_dropout")}
+    base = replace(JepaObjectiveConfig(**objective), jepa_stop_gradient=False, jepa_mode="packed")
     configs = {name: replace(base, **overrides) for name, overrides in VARIANTS.items()}
     configs["packed+dropout"] = replace(configs["packed+dropout"], jepa_dropout=args.dropout)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -103,16 +110,15 @@ def run(args: argparse.Namespace) -> dict:
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-5)  # tiny steps: the model barely moves between variants
     times: dict[str, list[float]] = {name: [] for name in configs}
+    cpu_times: dict[str, list[float]] = {name: [] for name in configs}
     tokens = []
     for round_index, rows in enumerate(batches):
         timed = round_index >= args.warmup
         step = round_index - args.warmup
         tokens.append(sum(len(r["input_ids"]) for r in rows))
         for name, cfg in configs.items():
-            keep = True
-            if cfg.jepa_dropout > 0:  # the trainer's schedule: seeded by (seed, step)
-                keep = random.Random(args.seed * 1_000_003 + step).random() >= cfg.jepa_dropout
-            start = time.perf_counter()
+            keep = jepa_term_scheduled(args.seed, step, cfg.jepa_dropout)  # the trainer's schedule
+            start, cpu_start = time.perf_counter(), time.process_time()
             batch = {k: v.to(args.device) for k, v in collators[name](rows).items()}
             loss = llm_jepa_loss(model, batch, cfg, compute_jepa=keep).loss
             loss.backward()
@@ -122,19 +128,23 @@ def run(args: argparse.Namespace) -> dict:
                 torch.cuda.synchronize()
             if timed:
                 times[name].append(time.perf_counter() - start)
+                cpu_times[name].append(time.process_time() - cpu_start)
         logger.info("round %d/%d%s: %s", round_index + 1, len(batches), "" if timed else " (warm-up)",
                     ", ".join(f"{n} {t[-1]:.2f}s" for n, t in times.items() if timed and t))
-    summary = {
-        name: statistics.mean(values) if configs[name].jepa_dropout > 0 else statistics.median(values)
-        for name, values in times.items()
-    }
-    ratios = {name: summary[name] / summary["sft"] for name in summary}
+    def central(name: str, values: list[float]) -> float:
+        return statistics.mean(values) if configs[name].jepa_dropout > 0 else statistics.median(values)
+
+    wall = {name: central(name, values) for name, values in times.items()}
+    cpu = {name: central(name, values) for name, values in cpu_times.items()}
     return {
-        "model": args.model, "peft": args.peft, "num_pred_tokens": args.num_pred_tokens,
-        "batch_size": args.batch_size, "rounds": args.steps, "dropout": args.dropout, "device": args.device,
+        "recipe": args.recipe, "model": model_args.model_name_or_path, "peft": model_args.peft,
+        "lora_r": model_args.lora_r, "num_pred_tokens": base.num_pred_tokens, "jepa_loss": base.jepa_loss,
+        "batch_size": train_args.per_device_train_batch_size, "dataset": data_args.dataset,
+        "rounds": args.steps, "warmup_rounds": args.warmup, "dropout": args.dropout, "device": args.device,
         "torch_threads": torch.get_num_threads(), "mean_conversation_tokens_per_batch": statistics.mean(tokens),
-        "seconds_per_step": summary, "ratio_to_sft": ratios, "all_seconds": times,
-        "targets": TARGETS,
+        "seconds_per_step": wall, "ratio_to_sft": {n: wall[n] / wall["sft"] for n in wall},
+        "cpu_seconds_per_step": cpu, "cpu_ratio_to_sft": {n: cpu[n] / cpu["sft"] for n in cpu},
+        "all_seconds": times, "all_cpu_seconds": cpu_times, "targets": TARGETS,
     }
 
 
@@ -142,13 +152,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     result = run(args)
-    print(f"\nLLM-JEPA step time vs. SFT ({result['model']}, peft={args.peft}, k={args.num_pred_tokens}, "
-          f"batch {args.batch_size}, {args.steps} rounds, {result['torch_threads']} threads, {args.device})")
-    print(f"{'variant':<22} {'s/step':>8} {'x SFT':>7} {'target':>7}")
+    print(f"\nLLM-JEPA step time vs. SFT ({result['model']}, peft={result['peft']}, k={result['num_pred_tokens']}, "
+          f"batch {result['batch_size']}, {args.steps} rounds, {result['torch_threads']} threads, {args.device})")
+    print(f"{'variant':<22} {'s/step':>8} {'x SFT':>7} {'cpu s':>8} {'x SFT':>7} {'target':>8}")
     for name, seconds in result["seconds_per_step"].items():
         target = TARGETS.get(name)
-        print(f"{name:<22} {seconds:8.3f} {result['ratio_to_sft'][name]:7.2f} "
-              f"{'<= ' + str(target) if target else '':>7}")
+        print(f"{name:<22} {seconds:8.2f} {result['ratio_to_sft'][name]:7.2f} "
+              f"{result['cpu_seconds_per_step'][name]:8.2f} {result['cpu_ratio_to_sft'][name]:7.2f} "
+              f"{'<= ' + str(target) if target else '':>8}")
     if args.output:
         from jepa_core.rundir import write_json
 

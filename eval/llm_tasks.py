@@ -49,7 +49,7 @@ def exact_match(prediction: str, reference: str) -> float:
 
 
 def regex_string_match(prediction: str, reference: str) -> bool:
-    """The same regex string, ignoring only leading/trailing whitespace (inner spaces are literal characters)."""
+    """The same regex string, ignoring only the ends' whitespace (inner spaces are literal characters)."""
     return prediction.strip() == reference.strip()
 
 
@@ -211,7 +211,7 @@ class _RegexParser:
 
 
 def regex_to_fsm(regex: str, *, dialect: RegexDialect = "nl-rx"):
-    """A ``greenery.Fsm`` accepting exactly the lines the regex matches in full. Raises :class:`RegexSyntaxError`.
+    """A ``greenery.Fsm`` accepting the lines the regex matches in full; or :class:`RegexSyntaxError`.
 
     ``dialect="nl-rx"`` adds the NL-RX operators ``A&B`` (both) and ``~A`` (not A); in ``"standard"`` they are
     ordinary characters.
@@ -268,7 +268,9 @@ def regex_equivalent(
     prediction: str, reference: str, *, dialect: RegexDialect = "nl-rx", timeout_s: float | None = 5.0
 ) -> bool:
     """True when both regexes accept the same set of lines; invalid regexes and timeouts give False."""
-    return regex_equivalence_outcome(prediction, reference, dialect=dialect, timeout_s=timeout_s) == "equivalent"
+    return (
+        regex_equivalence_outcome(prediction, reference, dialect=dialect, timeout_s=timeout_s) == "equivalent"
+    )
 
 
 # ---------------------------------------------------------------------------------------------- GSM8K
@@ -333,7 +335,7 @@ def _deny_attach(action: int, *args: object) -> int:
 
 
 def run_sql_readonly(sql: str, db_path: str | Path, *, timeout_s: float = 5.0) -> list[tuple]:
-    """All rows of ``sql`` on the SQLite file, opened read-only; raises ``sqlite3.Error`` or ``TimeoutError``."""
+    """All rows of ``sql`` on the SQLite file, opened read-only (``sqlite3.Error`` or ``TimeoutError``)."""
     path = Path(db_path)
     if not path.is_file():
         raise sqlite3.OperationalError(f"database file not found: {path}")
@@ -372,6 +374,8 @@ def sql_execution_outcome(
     return "match" if Counter(predicted) == Counter(expected) else "mismatch"
 
 
-def sql_execution_match(prediction: str, reference: str, db_path: str | Path, *, timeout_s: float = 5.0) -> bool:
+def sql_execution_match(
+    prediction: str, reference: str, db_path: str | Path, *, timeout_s: float = 5.0
+) -> bool:
     """True when both queries return the same multiset of rows; errors and timeouts give False."""
     return sql_execution_outcome(prediction, reference, db_path, timeout_s=timeout_s) == "match"

@@ -58,8 +58,8 @@ def hub_offline() -> bool:
 def jepa_cache_dir(cache_dir: str | Path | None = None) -> Path:
     """Root of this library's caches: ``cache_dir``, else ``$JEPA_CACHE_DIR``, else ``~/.cache/jepa-hf``."""
     if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    return Path(os.environ.get("JEPA_CACHE_DIR") or "~/.cache/jepa-hf").expanduser()
+        return Path(cache_dir).expanduser().absolute()
+    return Path(os.environ.get("JEPA_CACHE_DIR") or "~/.cache/jepa-hf").expanduser().absolute()
 
 
 def bundled_revision(model_id: str) -> str | None:

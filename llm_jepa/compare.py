@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llm_jepa.evaluate import evaluate_model, is_score, load_eval_dataset
+from llm_jepa.evaluate import evaluate_model, is_score, load_eval_dataset, parse_json_options
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +39,24 @@ class CompareArguments:
 
     seeds: int = field(metadata={"help": "Number of seeds; each seed trains both arms."})
     seed_start: int = field(default=1, metadata={"help": "First seed (seeds are seed_start .. +seeds-1)."})
+    seed_list: str | None = field(
+        default=None,
+        metadata={
+            "help": "Comma-separated seeds to use instead of seed_start (e.g. the paper's 82,23,37,84,4)."
+        },
+    )
     output_dir: str = field(default="runs/compare", metadata={"help": "Root of the runs and the reports."})
-    eval_split: str = field(default="test", metadata={"help": "Split of the recipe's dataset to score on."})
+    eval_dataset: str | None = field(
+        default=None,
+        metadata={
+            "help": "Data source to score on (default: the recipe's dataset, with its dataset_kwargs)."
+        },
+    )
+    eval_dataset_kwargs: str | None = field(
+        default=None,
+        metadata={"help": "JSON object of options for eval_dataset (e.g. Spider's database_dir)."},
+    )
+    eval_split: str = field(default="test", metadata={"help": "Split of the evaluation data to score on."})
     eval_limit: int | None = field(default=None, metadata={"help": "Score the first N examples only."})
     batch_size: int = field(default=8, metadata={"help": "Prompts per generate() call when scoring."})
     max_new_tokens: int = field(default=128, metadata={"help": "Longest generated answer, in tokens."})
@@ -48,10 +64,31 @@ class CompareArguments:
     def __post_init__(self) -> None:
         if self.seeds < 1:
             raise ValueError(f"seeds must be >= 1, got {self.seeds}")
+        if self.seed_list is not None and len(self.seed_values()) != self.seeds:
+            raise ValueError(
+                f"seed_list {self.seed_list!r} does not hold --seeds {self.seeds} distinct seeds"
+            )
         if self.seeds < 2:
             logger.warning("with one seed there is no spread and no significance test; use --seeds 3 or more")
         if self.eval_limit is not None and self.eval_limit <= 0:
             raise ValueError(f"eval_limit must be a positive count, got {self.eval_limit}")
+        if self.eval_dataset_kwargs and self.eval_dataset is None:
+            raise ValueError(
+                "eval_dataset_kwargs needs eval_dataset (the recipe's dataset uses its dataset_kwargs)"
+            )
+        self.eval_options()  # bad JSON fails before any training
+
+    def eval_options(self) -> dict[str, Any]:
+        return parse_json_options(self.eval_dataset_kwargs, "eval_dataset_kwargs")
+
+    def seed_values(self) -> list[int]:
+        if self.seed_list is None:
+            return list(range(self.seed_start, self.seed_start + self.seeds))
+        try:
+            seeds = [int(part) for part in self.seed_list.split(",") if part.strip()]
+        except ValueError as err:
+            raise ValueError(f"seed_list must be comma-separated integers, got {self.seed_list!r}") from err
+        return list(dict.fromkeys(seeds))
 
 
 def run_training(argv: list[str]) -> Path:
@@ -66,8 +103,14 @@ def evaluate_run(model_dir: Path, dataset: Any, args: CompareArguments, output_d
     from llm_jepa.modeling import load_for_inference
 
     model, tokenizer = load_for_inference(model_dir)
-    return evaluate_model(model, tokenizer, dataset, batch_size=args.batch_size,
-                          max_new_tokens=args.max_new_tokens, output_dir=output_dir)
+    return evaluate_model(
+        model,
+        tokenizer,
+        dataset,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        output_dir=output_dir,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- statistics
@@ -95,18 +138,18 @@ def paired_tests(baseline: Sequence[float], treatment: Sequence[float]) -> dict[
         result["notes"].append("fewer than two paired seeds: no test")
         return result
     scale = max(1.0, *(abs(d) for d in differences))
+    if all(abs(d) <= 1e-12 * scale for d in differences):
+        result["wilcoxon_p"] = 1.0
+        result["notes"].append("no seed differs between the arms (t statistic undefined)")
+        return result
     if max(differences) - min(differences) <= 1e-12 * scale:
         result["notes"].append("every seed gives the same difference: the t statistic is undefined")
     else:
         result["t_test_p"] = float(stats.ttest_rel(treatment, baseline).pvalue)
-    if all(abs(d) <= 1e-12 * scale for d in differences):
-        result["wilcoxon_p"] = 1.0
-        result["notes"].append("no seed differs between the arms")
-    else:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # small-sample / ties notices
-            p = float(stats.wilcoxon(treatment, baseline).pvalue)
-        result["wilcoxon_p"] = None if math.isnan(p) else p
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # small-sample / ties notices
+        p = float(stats.wilcoxon(treatment, baseline).pvalue)
+    result["wilcoxon_p"] = None if math.isnan(p) else p
     return result
 
 
@@ -134,15 +177,24 @@ def compared_metrics(runs: Sequence[dict[str, Any]]) -> list[str]:
 def compare_runs(baseline: Sequence[dict[str, Any]], treatment: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Per-metric summaries, tests and Holm-corrected p-values for paired runs (same seed order)."""
     if len(baseline) != len(treatment) or not baseline:
-        raise ValueError(f"need the same non-zero number of runs per arm, got {len(baseline)} and {len(treatment)}")
+        raise ValueError(
+            f"need the same non-zero number of runs per arm, got {len(baseline)} and {len(treatment)}"
+        )
     metrics: dict[str, dict[str, Any]] = {}
     for name in compared_metrics([*baseline, *treatment]):
         base = [float(run[name]) for run in baseline]
         treat = [float(run[name]) for run in treatment]
         (base_mean, base_std), (treat_mean, treat_std) = mean_std(base), mean_std(treat)
-        metrics[name] = {"baseline": base, "llm_jepa": treat, "baseline_mean": base_mean, "baseline_std": base_std,
-                         "llm_jepa_mean": treat_mean, "llm_jepa_std": treat_std,
-                         "mean_difference": treat_mean - base_mean, **paired_tests(base, treat)}
+        metrics[name] = {
+            "baseline": base,
+            "llm_jepa": treat,
+            "baseline_mean": base_mean,
+            "baseline_std": base_std,
+            "llm_jepa_mean": treat_mean,
+            "llm_jepa_std": treat_std,
+            "mean_difference": treat_mean - base_mean,
+            **paired_tests(base, treat),
+        }
     for test in ("t_test_p", "wilcoxon_p"):
         corrected = holm_correction({name: row[test] for name, row in metrics.items()})
         for name, p in corrected.items():
@@ -165,14 +217,18 @@ def render_markdown(report: dict[str, Any]) -> str:
     """``comparison.md``: the summary table, the caveats and the per-seed values."""
     seeds, metrics = report["seeds"], report["metrics"]
     n = len(seeds)
+    header = (
+        f"Seeds {', '.join(map(str, seeds))} (N={n}); both arms use the same seed. Baseline: the same "
+        f"recipe with `jepa_loss_weight=0`. Evaluated on split `{report['eval_split']}` of "
+        f"`{report['dataset']}`. Training overrides: `{' '.join(report['overrides']) or 'none'}`."
+    )
     lines = [
-        f"# LLM-JEPA vs. baseline: `{report['recipe']}`", "",
-        f"Seeds {', '.join(map(str, seeds))} (N={n}); both arms use the same seed. Baseline: the same recipe with "
-        "`jepa_loss_weight=0`. Evaluated on split "
-        f"`{report['eval_split']}` of `{report['dataset']}`. Training overrides: `{' '.join(report['overrides'])}`.",
+        f"# LLM-JEPA vs. baseline: `{report['recipe']}`",
         "",
-        "| metric | baseline (mean ± std) | LLM-JEPA (mean ± std) | difference | paired t p | Holm | "
-        "Wilcoxon p | Holm |",
+        header,
+        "",
+        "| metric | baseline (mean ± std) | LLM-JEPA (mean ± std) | difference | paired t p | Holm "
+        + "| Wilcoxon p | Holm |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, row in metrics.items():
@@ -182,13 +238,15 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{_fmt(row['t_test_p'])} | {_fmt(row['t_test_p_holm'])} | {_fmt(row['wilcoxon_p'])} | "
             f"{_fmt(row['wilcoxon_p_holm'])} |"
         )
-    lines += [
-        "", "Notes:", "",
-        f"- With N={n} seeds these tests have low power: the smallest two-sided Wilcoxon p-value possible is "
-        f"2/2^N = {2 / 2 ** n:.4f}, and the t-test assumes normally distributed differences.",
+    power = (
+        f"- With N={n} seeds these tests have low power: the smallest two-sided Wilcoxon p-value possible "
+        f"is 2/2^N = {2 / 2**n:.4f}, and the t-test assumes normally distributed differences."
+    )
+    holm = (
         f"- Holm columns correct for testing {len(metrics)} metrics at once. A gain that is significant only "
-        "before the correction is not evidence of an improvement.",
-    ]
+        "before the correction is not evidence of an improvement."
+    )
+    lines += ["", "Notes:", "", power, holm]
     lines += [f"- {name}: {note}" for name, row in metrics.items() for note in row["notes"]]
     lines += ["", "## Per-seed values", "", "| metric | seed | baseline | LLM-JEPA |", "|---|---|---|---|"]
     for name, row in metrics.items():
@@ -210,13 +268,17 @@ def check_arms(recipe: str, overrides: list[str], root: Path) -> Any:
 
     for flag in ("--seed", "--jepa_loss_weight"):
         if flag in overrides:
-            raise ValueError(f"llm-jepa compare sets {flag} itself; remove it from the command line "
-                             f"(set the LLM-JEPA weight in the recipe)")
+            raise ValueError(
+                f"llm-jepa compare sets {flag} itself; remove it from the command line "
+                f"(set the LLM-JEPA weight in the recipe)"
+            )
     _, data_args, _ = parse_training_config(_arm_argv(recipe, overrides, "baseline", 0, root / "check"))
     _, _, jepa_args = parse_training_config(_arm_argv(recipe, overrides, "llm_jepa", 0, root / "check"))
     if not jepa_args.uses_jepa:
-        raise ValueError(f"{recipe}: the LLM-JEPA arm would not use the JEPA term (jepa_loss_weight="
-                         f"{jepa_args.jepa_loss_weight}, jepa_dropout={jepa_args.jepa_dropout}); fix the recipe")
+        raise ValueError(
+            f"{recipe}: the LLM-JEPA arm would not use the JEPA term (jepa_loss_weight="
+            f"{jepa_args.jepa_loss_weight}, jepa_dropout={jepa_args.jepa_dropout}); fix the recipe"
+        )
     return data_args
 
 
@@ -238,22 +300,33 @@ def run_arm(argv: list[str], run_dir: Path, dataset: Any, args: CompareArguments
 
 def run_comparison(recipe: str, overrides: list[str], args: CompareArguments) -> dict[str, Any]:
     """Train and score both arms for every seed; write and return the report."""
-    from jepa_core.rundir import atomic_write_text, write_json
+    from jepa_core.rundir import atomic_write_text, write_json, write_run_metadata
 
     root = Path(args.output_dir)
     data_args = check_arms(recipe, overrides, root)
-    dataset = load_eval_dataset(data_args.dataset, args.eval_split, data_args.dataset_kwargs or {},
-                                args.eval_limit)
-    seeds = list(range(args.seed_start, args.seed_start + args.seeds))
+    write_run_metadata(root, {"compare": args}, argv=["llm-jepa", "compare", recipe, *overrides])
+    source = args.eval_dataset or data_args.dataset
+    options = (data_args.dataset_kwargs or {}) if args.eval_dataset is None else args.eval_options()
+    dataset = load_eval_dataset(source, args.eval_split, options, args.eval_limit)
+    seeds = args.seed_values()
     runs: dict[str, list[dict[str, Any]]] = {arm: [] for arm in ARMS}
     for seed in seeds:
         for arm in ARMS:
             run_dir = root / f"seed-{seed}" / arm
             logger.info("seed %d: training %s in %s", seed, ARM_TITLES[arm], run_dir)
-            runs[arm].append(run_arm(_arm_argv(recipe, overrides, arm, seed, run_dir), run_dir, dataset, args))
-    report = {"recipe": recipe, "overrides": overrides, "seeds": seeds, "dataset": data_args.dataset,
-              "eval_split": args.eval_split, "options": asdict(args), "runs": runs,
-              "metrics": compare_runs(runs["baseline"], runs["llm_jepa"])}
+            runs[arm].append(
+                run_arm(_arm_argv(recipe, overrides, arm, seed, run_dir), run_dir, dataset, args)
+            )
+    report = {
+        "recipe": recipe,
+        "overrides": overrides,
+        "seeds": seeds,
+        "dataset": source,
+        "eval_split": args.eval_split,
+        "options": asdict(args),
+        "runs": runs,
+        "metrics": compare_runs(runs["baseline"], runs["llm_jepa"]),
+    }
     write_json(root / "comparison.json", report)
     atomic_write_text(root / "comparison.md", render_markdown(report))
     return report
@@ -265,8 +338,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0].startswith("-"):
-        print("usage: llm-jepa compare RECIPE.yaml --seeds N [--output_dir DIR] [--field value ...]",
-              file=sys.stderr)
+        print(
+            "usage: llm-jepa compare RECIPE.yaml --seeds N [--output_dir DIR] [--field value ...]",
+            file=sys.stderr,
+        )
         HfArgumentParser(CompareArguments).print_help()
         return 0 if argv and argv[0] in ("-h", "--help") else 2
     parser = HfArgumentParser(CompareArguments, allow_abbrev=False)

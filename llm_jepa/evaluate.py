@@ -1,6 +1,7 @@
 """``llm-jepa eval``: generate answers with a trained model and score them with the task metrics.
 
-    llm-jepa eval --model runs/regex-jepa --dataset regex-synth --split test --limit 200 --output_dir runs/eval
+    llm-jepa eval --model runs/regex-jepa --dataset regex-synth --split test --limit 200 \\
+        --output_dir runs/eval
 
 Generation is batched greedy decoding (left padding, the chat template with the generation prompt, only the
 system/user turns as the prompt). Scores per task (:mod:`eval.llm_tasks`): exact match always; regex: string
@@ -50,12 +51,15 @@ class EvalArguments:
     )
     split: str = field(default="test", metadata={"help": "Split to evaluate."})
     dataset_kwargs: str | None = field(
-        default=None, metadata={"help": "JSON object of extra dataset options, e.g. '{\"n\": 200, \"seed\": 0}'."}
+        default=None,
+        metadata={"help": 'JSON object of extra dataset options, e.g. \'{"n": 200, "seed": 0}\'.'},
     )
     limit: int | None = field(default=None, metadata={"help": "Evaluate the first N examples only."})
     max_new_tokens: int = field(default=128, metadata={"help": "Longest generated answer, in tokens."})
     batch_size: int = field(default=8, metadata={"help": "Prompts per generate() call."})
-    regex_timeout_s: float = field(default=5.0, metadata={"help": "Time limit of one regex equivalence check."})
+    regex_timeout_s: float = field(
+        default=5.0, metadata={"help": "Time limit of one regex equivalence check."}
+    )
     sql_timeout_s: float = field(default=5.0, metadata={"help": "Time limit of one SQL query."})
     device: str | None = field(default=None, metadata={"help": "Device for the model (default: CPU)."})
 
@@ -63,22 +67,29 @@ class EvalArguments:
         if self.limit is not None and self.limit <= 0:
             raise ValueError(f"limit must be a positive count, got {self.limit}")
         if self.max_new_tokens <= 0 or self.batch_size <= 0:
-            raise ValueError(f"max_new_tokens and batch_size must be positive, got {self.max_new_tokens} and "
-                             f"{self.batch_size}")
+            raise ValueError(
+                f"max_new_tokens and batch_size must be positive, got {self.max_new_tokens} and "
+                f"{self.batch_size}"
+            )
         if self.regex_timeout_s <= 0 or self.sql_timeout_s <= 0:
             raise ValueError("regex_timeout_s and sql_timeout_s must be positive")
         self.dataset_options()  # fail early on bad JSON
 
     def dataset_options(self) -> dict[str, Any]:
-        if not self.dataset_kwargs:
-            return {}
-        try:
-            options = json.loads(self.dataset_kwargs)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"dataset_kwargs is not valid JSON: {err}") from err
-        if not isinstance(options, dict):
-            raise ValueError(f"dataset_kwargs must be a JSON object, got {type(options).__name__}")
-        return options
+        return parse_json_options(self.dataset_kwargs, "dataset_kwargs")
+
+
+def parse_json_options(text: str | None, name: str) -> dict[str, Any]:
+    """A JSON object given on the command line (``{}`` when empty); errors name the option."""
+    if not text:
+        return {}
+    try:
+        options = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{name} is not valid JSON: {err}") from err
+    if not isinstance(options, dict):
+        raise TypeError(f"{name} must be a JSON object, got {type(options).__name__}")
+    return options
 
 
 def prompt_messages(messages: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -95,9 +106,13 @@ def generate_predictions(
     import torch
     from tqdm.auto import tqdm
 
-    prompts = [tokenizer.apply_chat_template(prompt_messages(m), tokenize=False, add_generation_prompt=True)
-               for m in dataset["messages"]]
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)  # similar lengths together
+    prompts = [
+        tokenizer.apply_chat_template(prompt_messages(m), tokenize=False, add_generation_prompt=True)
+        for m in dataset["messages"]
+    ]
+    order = sorted(
+        range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True
+    )  # similar lengths together
     predictions: list[str] = [""] * len(prompts)
     saved = tokenizer.padding_side, tokenizer.pad_token
     tokenizer.padding_side = "left"
@@ -107,11 +122,17 @@ def generate_predictions(
     try:
         for start in tqdm(range(0, len(order), batch_size), desc="generating", unit="batch"):
             indices = order[start : start + batch_size]
-            batch = tokenizer([prompts[i] for i in indices], return_tensors="pt", padding=True,
-                              add_special_tokens=False).to(model.device)
+            batch = tokenizer(
+                [prompts[i] for i in indices], return_tensors="pt", padding=True, add_special_tokens=False
+            ).to(model.device)
             with torch.inference_mode():
-                output = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
-                                        pad_token_id=tokenizer.pad_token_id)
+                output = model.generate(
+                    **batch,
+                    max_new_tokens=max_new_tokens,
+                    do_sample=False,
+                    num_beams=1,
+                    pad_token_id=tokenizer.pad_token_id,
+                )
             texts = tokenizer.batch_decode(output[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
             for index, text in zip(indices, texts):
                 predictions[index] = text.strip()
@@ -125,15 +146,25 @@ def score_example(
 ) -> dict[str, Any]:
     """One predictions.jsonl record: the prediction, the gold answer and every metric that applies."""
     gold = row["messages"][-1]["content"]
-    record: dict[str, Any] = {"id": row["id"], "task": row["task"], "prediction": prediction,
-                              "reference": row["reference"], "exact_match": exact_match(prediction, gold)}
+    record: dict[str, Any] = {
+        "id": row["id"],
+        "task": row["task"],
+        "prediction": prediction,
+        "reference": row["reference"],
+        "exact_match": exact_match(prediction, gold),
+    }
     if row["task"] == "regex":
         outcome = regex_equivalence_outcome(prediction, row["reference"], timeout_s=regex_timeout_s)
-        record.update(string_match=float(regex_string_match(prediction, row["reference"])),
-                      semantic_equivalence=float(outcome == "equivalent"), regex_outcome=outcome)
+        record.update(
+            string_match=float(regex_string_match(prediction, row["reference"])),
+            semantic_equivalence=float(outcome == "equivalent"),
+            regex_outcome=outcome,
+        )
     elif row["task"] == "gsm8k":
-        record.update(predicted_answer=gsm8k_final_answer(prediction),
-                      answer_match=float(gsm8k_answer_match(prediction, row["reference"])))
+        record.update(
+            predicted_answer=gsm8k_final_answer(prediction),
+            answer_match=float(gsm8k_answer_match(prediction, row["reference"])),
+        )
     elif row["task"] == "sql":
         outcome = sql_execution_outcome(prediction, row["reference"], row["db_path"], timeout_s=sql_timeout_s)
         record.update(execution_match=float(outcome == "match"), sql_outcome=outcome)
@@ -141,10 +172,22 @@ def score_example(
 
 
 _COUNTS = {  # task: (outcome field, {outcome: metric name})
-    "regex": ("regex_outcome", {"invalid_prediction": "invalid_predictions", "invalid_reference":
-                                "invalid_references", "timeout": "timeouts"}),
-    "sql": ("sql_outcome", {"prediction_error": "prediction_errors", "reference_error": "reference_errors",
-                            "timeout": "timeouts"}),
+    "regex": (
+        "regex_outcome",
+        {
+            "invalid_prediction": "invalid_predictions",
+            "invalid_reference": "invalid_references",
+            "timeout": "timeouts",
+        },
+    ),
+    "sql": (
+        "sql_outcome",
+        {
+            "prediction_error": "prediction_errors",
+            "reference_error": "reference_errors",
+            "timeout": "timeouts",
+        },
+    ),
 }
 
 
@@ -172,8 +215,11 @@ def aggregate_metrics(records: list[dict[str, Any]]) -> dict[str, float | int]:
             for outcome, name in names.items():
                 metrics[f"{task}/{name}"] = outcomes[outcome]
             if outcomes.get("invalid_reference") or outcomes.get("reference_error"):
-                logger.warning("%s: %d gold answers could not be scored (see predictions.jsonl)", task,
-                               outcomes.get("invalid_reference", 0) + outcomes.get("reference_error", 0))
+                logger.warning(
+                    "%s: %d gold answers could not be scored (see predictions.jsonl)",
+                    task,
+                    outcomes.get("invalid_reference", 0) + outcomes.get("reference_error", 0),
+                )
     return metrics
 
 
@@ -188,8 +234,9 @@ def write_results(output_dir: str | Path, metrics: dict[str, Any], records: list
 
     output_dir = Path(output_dir)
     write_json(output_dir / "metrics.json", metrics)
-    atomic_write_text(output_dir / "predictions.jsonl",
-                      "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    atomic_write_text(
+        output_dir / "predictions.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    )
     return output_dir
 
 
@@ -205,10 +252,13 @@ def evaluate_model(
     sql_timeout_s: float = 5.0,
 ) -> dict[str, float | int]:
     """Generate, score and (with ``output_dir``) write the results; returns the flat metrics dict."""
-    predictions = generate_predictions(model, tokenizer, dataset, batch_size=batch_size,
-                                       max_new_tokens=max_new_tokens)
-    records = [score_example(row, prediction, regex_timeout_s=regex_timeout_s, sql_timeout_s=sql_timeout_s)
-               for row, prediction in zip(dataset, predictions)]
+    predictions = generate_predictions(
+        model, tokenizer, dataset, batch_size=batch_size, max_new_tokens=max_new_tokens
+    )
+    records = [
+        score_example(row, prediction, regex_timeout_s=regex_timeout_s, sql_timeout_s=sql_timeout_s)
+        for row, prediction in zip(dataset, predictions)
+    ]
     metrics = aggregate_metrics(records)
     if output_dir is not None:
         write_results(output_dir, metrics, records)
@@ -225,8 +275,10 @@ def load_eval_dataset(source: str, split: str, options: dict[str, Any], limit: i
 
 def format_metrics(metrics: dict[str, Any]) -> str:
     width = max(len(name) for name in metrics)
-    return "\n".join(f"{name:<{width}}  {value:.4f}" if isinstance(value, float) else f"{name:<{width}}  {value}"
-                     for name, value in metrics.items())
+    return "\n".join(
+        f"{name:<{width}}  {value:.4f}" if isinstance(value, float) else f"{name:<{width}}  {value}"
+        for name, value in metrics.items()
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -241,9 +293,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_run_metadata(args.output_dir, {"eval": args}, argv=["llm-jepa", "eval", *argv])
     dataset = load_eval_dataset(args.dataset, args.split, args.dataset_options(), args.limit)
     model, tokenizer = load_for_inference(args.model, device=args.device)
-    metrics = evaluate_model(model, tokenizer, dataset, batch_size=args.batch_size,
-                             max_new_tokens=args.max_new_tokens, output_dir=args.output_dir,
-                             regex_timeout_s=args.regex_timeout_s, sql_timeout_s=args.sql_timeout_s)
+    metrics = evaluate_model(
+        model,
+        tokenizer,
+        dataset,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        output_dir=args.output_dir,
+        regex_timeout_s=args.regex_timeout_s,
+        sql_timeout_s=args.sql_timeout_s,
+    )
     print(format_metrics(metrics))
     logger.info("wrote %s", Path(args.output_dir) / "metrics.json")
     return 0

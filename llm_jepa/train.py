@@ -83,7 +83,7 @@ def train(
         device_map = {"": PartialState().device}  # each process quantises its own copy onto its device
     model, tokenizer, pred_ids, saved = load_model_for_training(
         model_args, num_pred_tokens=train_args.num_pred_tokens,
-        gradient_checkpointing=train_args.gradient_checkpointing, device_map=device_map,
+        gradient_checkpointing=bool(train_args.activation_checkpointing), device_map=device_map,
     )
     saved.objective = train_args.objective_dict()
     _check_attention_backend(model, train_args)

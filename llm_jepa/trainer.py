@@ -26,6 +26,16 @@ from llm_jepa.objective import LLMJepaOutput, llm_jepa_loss
 logger = logging.getLogger(__name__)
 
 
+def jepa_term_scheduled(seed: int, step: int, dropout: float) -> bool:
+    """Whether the JEPA term runs on optimiser step ``step``: a draw seeded by (seed, step) alone, so every
+    process (and a resumed run) makes the same choice; it runs with probability ``1 - dropout``."""
+    if dropout <= 0.0:
+        return True
+    if dropout >= 1.0:
+        return False
+    return random.Random(seed * 1_000_003 + step).random() >= dropout
+
+
 class _TermAccumulator:
     """Running sums of the loss terms between two logging events (tensors stay on device)."""
 
@@ -98,12 +108,7 @@ class LLMJepaTrainer(Trainer):
 
     def jepa_term_this_step(self) -> bool:
         """Whether the JEPA term runs on the current optimiser step (same answer on every process)."""
-        p = self.args.jepa_dropout
-        if p <= 0.0:
-            return True
-        if p >= 1.0:
-            return False
-        return random.Random(self.args.seed * 1_000_003 + self.state.global_step).random() >= p
+        return jepa_term_scheduled(self.args.seed, self.state.global_step, self.args.jepa_dropout)
 
     def compute_loss(
         self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None

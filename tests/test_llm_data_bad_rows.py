@@ -7,9 +7,14 @@ import json
 import pytest
 
 from llm_jepa.data import BadRowError, load_messages_dataset, load_messages_with_report
+from llm_jepa.data.schema import REPORT_PREVIEW_ROWS
 
-GOOD = {"messages": [{"role": "user", "content": "lines with a vowel"},
-                     {"role": "assistant", "content": ".*[AEIOUaeiou].*"}]}
+GOOD = {
+    "messages": [
+        {"role": "user", "content": "lines with a vowel"},
+        {"role": "assistant", "content": ".*[AEIOUaeiou].*"},
+    ]
+}
 
 
 def turns(*pairs):
@@ -26,8 +31,9 @@ BAD_LINES = {  # reason fragment: the JSONL line
     "empty assistant turn": json.dumps(turns(("user", "u"), ("assistant", ""))),
     "role 'bot'": json.dumps(turns(("user", "u"), ("bot", "a"))),
     "in that order": json.dumps(turns(("assistant", "a"), ("user", "u"))),
-    "exactly the keys": json.dumps({"messages": [{"role": "user", "text": "u"}, {"role": "assistant",
-                                                                                  "content": "a"}]}),
+    "exactly the keys": json.dumps(
+        {"messages": [{"role": "user", "text": "u"}, {"role": "assistant", "content": "a"}]}
+    ),
     "non-empty list": json.dumps({"messages": "hello"}),
     "duplicate id 'dup'": json.dumps({**GOOD, "id": "dup"}),
 }
@@ -50,6 +56,9 @@ def test_error_policy_names_file_line_and_reason(messy_file, reason, line):
     message = str(raised.value)
     assert f"{len(BAD_LINES)} of {len(BAD_LINES) + 2} rows" in message
     assert "on_bad_row='skip'" in message
+    if line - 2 >= REPORT_PREVIEW_ROWS:  # the message lists the first rows and counts the others
+        assert f"... and {len(BAD_LINES) - REPORT_PREVIEW_ROWS} more" in message
+        return
     entry = next(row for row in message.splitlines() if f"{messy_file}:{line}" in row)
     assert reason in entry
 
@@ -57,11 +66,14 @@ def test_error_policy_names_file_line_and_reason(messy_file, reason, line):
 def test_skip_policy_keeps_good_rows_and_reports_the_rest(messy_file, tmp_path, caplog):
     report_path = tmp_path / "reports" / "bad_rows.json"
     with caplog.at_level("WARNING"):
-        data, report = load_messages_with_report(f"jsonl:{messy_file}", on_bad_row="skip",
-                                                 bad_row_report=report_path)
+        data, report = load_messages_with_report(
+            f"jsonl:{messy_file}", on_bad_row="skip", bad_row_report=report_path
+        )
     assert list(data["id"]) == ["dup", "last"]
     assert report.count == len(BAD_LINES) and report.total_rows == len(BAD_LINES) + 2
     assert [row.origin.line for row in report.bad_rows] == list(range(2, len(BAD_LINES) + 2))
+    for row, reason in zip(report.bad_rows, BAD_LINES):
+        assert reason in row.reason, (row, reason)
     assert "12 of 14 rows" in caplog.text and "... and 2 more" in caplog.text  # first N in the log
     written = json.loads(report_path.read_text())
     assert written["count"] == len(BAD_LINES)
@@ -85,7 +97,10 @@ def test_over_long_rows_after_tokenisation(tmp_path, tiny_llama3, policy):
     path.write_text(json.dumps(GOOD) + "\n" + json.dumps(long_row) + "\n")
     options = {"tokenizer": str(tiny_llama3), "max_length": 64, "on_bad_row": policy}
     if policy == "error":
-        with pytest.raises(BadRowError, match=r"long.jsonl:2: \d+ tokens after the chat template, over max_length=64"):
+        with pytest.raises(
+            BadRowError,
+            match=r"long.jsonl:2 \(id long-2\): \d+ tokens after the chat template, over max_length=64",
+        ):
             load_messages_dataset(f"jsonl:{path}", **options)
     else:
         data, report = load_messages_with_report(f"jsonl:{path}", **options)
@@ -96,13 +111,20 @@ def test_over_long_rows_after_tokenisation(tmp_path, tiny_llama3, policy):
 
 def test_bad_gsm8k_and_nlrx_rows_name_their_lines(tmp_path):
     gsm = tmp_path / "gsm.jsonl"
-    gsm.write_text(json.dumps({"question": "q", "answer": "no marker"}) + "\n"
-                   + json.dumps({"question": "q2"}) + "\n"
-                   + json.dumps({"question": "q3", "answer": "3\n#### 3"}) + "\n")
+    gsm.write_text(
+        json.dumps({"question": "q", "answer": "no marker"})
+        + "\n"
+        + json.dumps({"question": "q2"})
+        + "\n"
+        + json.dumps({"question": "q3", "answer": "3\n#### 3"})
+        + "\n"
+    )
     data, report = load_messages_with_report(f"gsm8k:{gsm}", on_bad_row="skip")
     assert len(data) == 1
     assert [(r.origin.line, r.reason) for r in report.bad_rows] == [
-        (1, "answer has no '#### <final answer>' line"), (2, "needs string fields 'question' and 'answer'")]
+        (1, "answer has no '#### <final answer>' line"),
+        (2, "needs string fields 'question' and 'answer'"),
+    ]
     (tmp_path / "src.txt").write_text("lines with a number\n\nlines with dog\n")
     (tmp_path / "targ.txt").write_text(".*[0-9].*\n.*a.*\n\n")
     with pytest.raises(BadRowError) as raised:

@@ -29,11 +29,14 @@ def chat(user, assistant, system=None):
 
 
 def test_jsonl_generic_rows(tmp_path):
-    file = write_lines(tmp_path / "data.jsonl", [
-        json.dumps({"messages": chat("lines with dog", ".*dog.*", system="write a regex"), "id": "r1"}),
-        "",  # blank lines are not rows
-        json.dumps({"messages": chat("lines with a number", ".*[0-9].*"), "extra": 1}),
-    ])
+    file = write_lines(
+        tmp_path / "data.jsonl",
+        [
+            json.dumps({"messages": chat("lines with dog", ".*dog.*", system="write a regex"), "id": "r1"}),
+            "",  # blank lines are not rows
+            json.dumps({"messages": chat("lines with a number", ".*[0-9].*"), "extra": 1}),
+        ],
+    )
     data = load_messages_dataset(f"jsonl:{file}")
     assert set(data.column_names) == COLUMNS
     assert data["id"] == ["r1", "data-3"]  # default id: file stem and line number
@@ -44,12 +47,16 @@ def test_jsonl_generic_rows(tmp_path):
 
 def test_jsonl_task_and_split_resolution(tmp_path):
     for split in ("train", "test"):
-        write_lines(tmp_path / f"synth_{split}.jsonl",
-                    [json.dumps({"messages": chat(f"q {split}", f"step\n#### {i}")}) for i in range(3)])
+        write_lines(
+            tmp_path / f"synth_{split}.jsonl",
+            [json.dumps({"messages": chat(f"q {split}", f"step\n#### {i}")}) for i in range(3)],
+        )
     data = load_messages_dataset(f"jsonl:{tmp_path}/synth_{{split}}.jsonl", split="test", task="gsm8k")
     assert data["messages"][0][0]["content"] == "q test"
     assert data["reference"] == ["0", "1", "2"]  # gsm8k references are the final answers
-    write_lines(tmp_path / "folder" / "dev.jsonl", [json.dumps({"messages": chat("a", "b"), "task": "regex"})])
+    write_lines(
+        tmp_path / "folder" / "dev.jsonl", [json.dumps({"messages": chat("a", "b"), "task": "regex"})]
+    )
     assert load_messages_dataset(f"jsonl:{tmp_path / 'folder'}", split="dev")["task"] == ["regex"]
     with pytest.raises(FileNotFoundError, match="train.jsonl"):
         load_messages_dataset(f"jsonl:{tmp_path / 'folder'}", split="train")
@@ -57,15 +64,33 @@ def test_jsonl_task_and_split_resolution(tmp_path):
         load_messages_dataset(f"jsonl:{tmp_path / 'folder'}", split="dev", task="poetry")
 
 
+@pytest.mark.parametrize("stem", ["train", "synth_train", "nl-rx-train"])
+def test_a_file_named_after_a_split_is_swapped_for_the_requested_split(tmp_path, stem):
+    test_stem = stem.replace("train", "test")
+    write_lines(tmp_path / f"{stem}.jsonl", [json.dumps({"messages": chat("train q", "a")})])
+    write_lines(tmp_path / f"{test_stem}.jsonl", [json.dumps({"messages": chat("test q", "a")})])
+    data = load_messages_dataset(f"jsonl:{tmp_path / stem}.jsonl", split="test")
+    assert data[0]["messages"][0]["content"] == "test q"  # never the training file
+    assert load_messages_dataset(f"jsonl:{tmp_path / stem}.jsonl")[0]["messages"][0]["content"] == "train q"
+    with pytest.raises(FileNotFoundError, match="holds the 'train' split but split 'dev'"):
+        load_messages_dataset(f"jsonl:{tmp_path / stem}.jsonl", split="dev")
+
+
 # ---------------------------------------------------------------------------------------------- gsm8k
 
 GSM8K_RECORDS = [
-    {"question": "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
-                 "How many clips did Natalia sell altogether in April and May?",
-     "answer": "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nNatalia sold 48+24 = <<48+24=72>>72 clips "
-               "altogether in April and May.\n#### 72"},
-    {"question": "A shop sells 1,250 pens a week. How many in 2 weeks?",
-     "answer": "1,250 * 2 = <<1250*2=2500>>2,500\n#### 2,500"},
+    {
+        "question": "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips "
+        "in May. "
+        "How many clips did Natalia sell altogether in April and May?",
+        "answer": "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\nNatalia sold 48+24 = <<48+24=72>>72 "
+        "clips "
+        "altogether in April and May.\n#### 72",
+    },
+    {
+        "question": "A shop sells 1,250 pens a week. How many in 2 weeks?",
+        "answer": "1,250 * 2 = <<1250*2=2500>>2,500\n#### 2,500",
+    },
 ]
 
 
@@ -110,19 +135,28 @@ def spider_dir(tmp_path):
     with sqlite3.connect(db) as connection:
         connection.executescript(
             "CREATE TABLE singer (Singer_ID int PRIMARY KEY, Name text, Country text, Age int);"
-            "INSERT INTO singer VALUES (1, 'Joe Sharp', 'Netherlands', 52), (2, 'Timbaland', 'United States', 32),"
+            "INSERT INTO singer VALUES (1, 'Joe Sharp', 'Netherlands', 52),"
+            " (2, 'Timbaland', 'United States', 32),"
             " (3, 'Justin Brown', 'France', 29);"
         )
     connection.close()
 
     def record(question, query):
-        return {"db_id": "concert_singer", "query": query, "query_toks": query.split(),
-                "query_toks_no_value": query.split(), "question": question, "question_toks": question.split(),
-                "sql": {"select": [False, []], "from": {"table_units": [], "conds": []}}}
+        return {
+            "db_id": "concert_singer",
+            "query": query,
+            "query_toks": query.split(),
+            "query_toks_no_value": query.split(),
+            "question": question,
+            "question_toks": question.split(),
+            "sql": {"select": [False, []], "from": {"table_units": [], "conds": []}},
+        }
 
-    train = [record("How many singers do we have?", "SELECT count(*) FROM singer"),
-             record("What are the names of singers older than 30?", "SELECT Name FROM singer WHERE Age > 30"),
-             {**record("Which singer is from Mars?", "SELECT Name FROM singer"), "db_id": "missing_db"}]
+    train = [
+        record("How many singers do we have?", "SELECT count(*) FROM singer"),
+        record("What are the names of singers older than 30?", "SELECT Name FROM singer WHERE Age > 30"),
+        {**record("Which singer is from Mars?", "SELECT Name FROM singer"), "db_id": "missing_db"},
+    ]
     dev = [record("List every country.", "SELECT Country FROM singer")]
     (tmp_path / "train_spider.json").write_text(json.dumps(train, indent=2))
     (tmp_path / "dev.json").write_text(json.dumps(dev, indent=2))
@@ -142,7 +176,9 @@ def test_spider_rows_execute_on_their_database(spider_dir):
 def test_spider_missing_database_is_a_bad_row(spider_dir):
     with pytest.raises(ValueError, match=r"train_spider.json:3.*database file not found"):
         load_messages_dataset(f"spider:{spider_dir}", split="train")
-    data = load_messages_dataset(f"spider:{spider_dir}", split="train", on_bad_row="skip", include_schema=False)
+    data = load_messages_dataset(
+        f"spider:{spider_dir}", split="train", on_bad_row="skip", include_schema=False
+    )
     assert data["reference"] == ["SELECT count(*) FROM singer", "SELECT Name FROM singer WHERE Age > 30"]
     assert data[1]["messages"][1]["content"] == "What are the names of singers older than 30?"
 
@@ -156,11 +192,22 @@ def test_spider_needs_its_databases(spider_dir, tmp_path):
 
 # ---------------------------------------------------------------------------------------------- NL-RX
 
-NLRX_SRC = ["lines with the string 'dog' at least 2 times", "lines that contain only a number",
-            "lines not having a vowel", "lines ending with a letter followed by a number",
-            "lines with a capital letter before a vowel", "lines containing 3 or more lower-case letters"]
-NLRX_TARG = [".*(dog){2,}.*", "[0-9]", "~(.*[AEIOUaeiou].*)", "(.*)([A-Za-z].*[0-9].*)",
-             "([A-Z]).*([AEIOUaeiou]).*", "(.*[a-z].*){3,}"]
+NLRX_SRC = [
+    "lines with the string 'dog' at least 2 times",
+    "lines that contain only a number",
+    "lines not having a vowel",
+    "lines ending with a letter followed by a number",
+    "lines with a capital letter before a vowel",
+    "lines containing 3 or more lower-case letters",
+]
+NLRX_TARG = [
+    ".*(dog){2,}.*",
+    "[0-9]",
+    "~(.*[AEIOUaeiou].*)",
+    "(.*)([A-Za-z].*[0-9].*)",
+    "([A-Z]).*([AEIOUaeiou]).*",
+    "(.*[a-z].*){3,}",
+]
 
 
 def test_nlrx_split_files(tmp_path):
@@ -194,8 +241,14 @@ def test_nlrx_files_must_be_parallel(tmp_path):
 
 
 def test_registry_lists_every_source():
-    assert set(available_sources()) == {"jsonl:PATH", "gsm8k:PATH", "spider:PATH", "nl-rx:PATH", "regex-synth",
-                                        "gsm-symbolic"}
+    assert set(available_sources()) == {
+        "jsonl:PATH",
+        "gsm8k:PATH",
+        "spider:PATH",
+        "nl-rx:PATH",
+        "regex-synth",
+        "gsm-symbolic",
+    }
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,12 @@ from eval.llm_tasks import (
 
 @pytest.mark.parametrize(
     ("prediction", "reference", "expected"),
-    [("SELECT  name\nFROM t ", "SELECT name FROM t", 1.0), ("a b", "ab", 0.0), ("", "", 1.0), ("x", "y", 0.0)],
+    [
+        ("SELECT  name\nFROM t ", "SELECT name FROM t", 1.0),
+        ("a b", "ab", 0.0),
+        ("", "", 1.0),
+        ("x", "y", 0.0),
+    ],
 )
 def test_exact_match_normalises_whitespace_only(prediction, reference, expected):
     assert exact_match(prediction, reference) == expected
@@ -60,7 +65,13 @@ def test_equivalent_regexes(prediction, reference):
 
 @pytest.mark.parametrize(
     ("prediction", "reference"),
-    [("a", "b"), (".*a.*", ".*b.*"), ("a*", "a+"), ("(.*a.*b.*){5,}", "(.*a.*b.*){4,}"), ("[0-9]", "[0-9]{2}")],
+    [
+        ("a", "b"),
+        (".*a.*", ".*b.*"),
+        ("a*", "a+"),
+        ("(.*a.*b.*){5,}", "(.*a.*b.*){4,}"),
+        ("[0-9]", "[0-9]{2}"),
+    ],
 )
 def test_different_regexes(prediction, reference):
     assert not regex_equivalent(prediction, reference)
@@ -93,7 +104,9 @@ def test_standard_dialect_treats_nlrx_operators_as_characters():
 
 def test_regex_timeout_guard_stops_pathological_pairs():
     start = time.monotonic()
-    outcome = regex_equivalence_outcome("(.*[0-9].*[a-z].*.*){7,}", "~(.*(dog).*)&(.*[A-Z].*){6,}", timeout_s=0.3)
+    outcome = regex_equivalence_outcome(
+        "(.*[0-9].*[a-z].*.*){7,}", "~(.*(dog).*)&(.*[A-Z].*){6,}", timeout_s=0.3
+    )
     assert outcome == "timeout"
     assert time.monotonic() - start < 3.0
 
@@ -174,8 +187,9 @@ def test_sql_reference_errors_and_missing_database(tiny_db, tmp_path):
 
 
 def test_sql_time_limit(tiny_db):
-    slow = ("WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) "
-            "SELECT COUNT(*) FROM n WHERE x < 0")
+    slow = (
+        "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n) SELECT COUNT(*) FROM n WHERE x < 0"
+    )
     start = time.monotonic()
     assert sql_execution_outcome(slow, "SELECT 1", tiny_db, timeout_s=0.3) == "timeout"
     assert time.monotonic() - start < 3.0

@@ -169,7 +169,11 @@ class FeatureCache:
         self, images: Sequence[Image.Image], encoder: XEncoder, *, batch_size: int = 64,
         hashes: Sequence[str] | None = None, progress: bool = False,
     ) -> torch.Tensor:
-        """``[N, T, D]`` features of ``images``; computes (and stores) only the ones not cached yet."""
+        """``[N, T, D]`` features of ``images``; computes only the ones not cached yet.
+
+        New features are kept in memory and written as a shard once ``shard_size`` accumulate or when
+        :meth:`flush` is called (call it when done, e.g. after an evaluation).
+        """
         hashes = list(hashes) if hashes is not None else [image_content_hash(image) for image in images]
         if len(hashes) != len(images):
             raise ValueError(f"{len(hashes)} hashes for {len(images)} images")
@@ -178,14 +182,17 @@ class FeatureCache:
             if image_hash not in self and image_hash not in todo:
                 todo[image_hash] = image
         if todo:
-            self.compute(list(todo.values()), encoder, hashes=list(todo), batch_size=batch_size, progress=progress)
+            self.compute(
+                list(todo.values()), encoder, hashes=list(todo), batch_size=batch_size, progress=progress,
+                flush=False,
+            )  # fmt: skip
         return self.get(hashes)
 
     def compute(
         self, images: Sequence[Image.Image], encoder: XEncoder, *, hashes: Sequence[str], batch_size: int = 64,
-        progress: bool = True,
+        progress: bool = True, flush: bool = True,
     ) -> None:
-        """Run the backbone on ``images`` (batched, no grad) and store their features."""
+        """Run the backbone on ``images`` (batched, no grad) and store their features (written if ``flush``)."""
         bar = tqdm(total=len(images), desc="X-encoder features", unit="img", disable=not progress)
         for start in range(0, len(images), batch_size):
             chunk = images[start : start + batch_size]
@@ -195,7 +202,8 @@ class FeatureCache:
             self.put(hashes[start : start + batch_size], features)
             bar.update(len(chunk))
         bar.close()
-        self.flush()
+        if flush:
+            self.flush()
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:

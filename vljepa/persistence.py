@@ -130,34 +130,17 @@ class PersistenceMixin:
             )
 
     def push_to_hub(
-        self, repo_id: str, *, private: bool | None = None, token: str | None = None,
-        commit_message: str = "Upload model", model_card: str | None = None,
+        self, repo_id: str, *, private: bool = False, token: str | None = None,
+        commit_message: str = "Upload model trained with jepa-hf", license: str = "apache-2.0",
     ) -> str:
-        """Save to a temporary folder (plus a model card ``README.md``) and upload it; returns the commit URL."""
-        from huggingface_hub import HfApi
+        """Save into a temporary folder with a generated model card and upload it (:mod:`jepa_core.hub`).
 
-        api = HfApi(token=token)
-        api.create_repo(repo_id, private=private, exist_ok=True)
+        Returns the commit URL. Frozen encoders are not uploaded: the card and config name them by id and revision.
+        """
+        from jepa_core.hub import push_folder
+        from jepa_core.model_card import card_from_folder
+
         with tempfile.TemporaryDirectory() as tmp:
             self.save_pretrained(tmp)
-            card = model_card if model_card is not None else self.default_model_card(repo_id)
-            Path(tmp, "README.md").write_text(card)
-            info = api.upload_folder(repo_id=repo_id, folder_path=tmp, commit_message=commit_message)
-        return str(info)
-
-    def default_model_card(self, repo_id: str) -> str:
-        """A short model card naming the encoders this model refers to."""
-        config = self.config.to_dict()
-        parts = [
-            f"- {name}: `{config[name]}` (revision `{config.get(name.replace('_id', '_revision'))}`)"
-            for name in sorted(config)
-            if name.endswith("_id") and isinstance(config[name], str)
-        ]
-        return (
-            f"---\nlibrary_name: jepa-hf\ntags:\n- {self.config.model_type}\n---\n\n# {repo_id}\n\n"
-            f"A `{type(self).__name__}` from the `jepa-hf` library. Load it with\n\n"
-            f"```python\nfrom vljepa import {type(self).__name__}\n"
-            f"model = {type(self).__name__}.from_pretrained(\"{repo_id}\")\n```\n\n"
-            "Pretrained parts are referenced, not copied (frozen ones are downloaded from their own repos):\n\n"
-            + "\n".join(parts) + "\n"
-        )
+            card = card_from_folder(tmp, kind="vljepa", repo_id=repo_id, license=license)
+            return push_folder(tmp, repo_id, private=private, token=token, commit_message=commit_message, card=card)

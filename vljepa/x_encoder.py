@@ -68,6 +68,7 @@ class XEncoder(nn.Module):
         processor_overrides: deep-merged into the image-processor config (e.g. another input size).
         token_selection: ``"patch"`` keeps spatial patch tokens only; ``"all"`` keeps every output token.
         pooled_grid_size: average-pool the spatial token grid to ``g x g`` tokens (``None``: keep it).
+        channels_last: run the backbone in channels-last memory format (faster convolutions).
 
     Example::
 
@@ -83,6 +84,7 @@ class XEncoder(nn.Module):
         processor_overrides: dict[str, Any] | None = None,
         token_selection: str = "patch",
         pooled_grid_size: int | None = None,
+        channels_last: bool = True,
     ) -> None:
         super().__init__()
         backbone = AutoModel.from_pretrained(model_path)
@@ -97,6 +99,9 @@ class XEncoder(nn.Module):
         if frozen:
             self.backbone.requires_grad_(False)
             self.backbone.eval()
+        # channels-last convolutions are ~2x faster on CPU (oneDNN) and usually on GPU; outputs are unchanged
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.backbone.to(memory_format=self.memory_format)
         probe = self.tokens_from_pixels(self.preprocess([Image.new("RGB", (64, 64))]))
         self.num_tokens_per_frame = probe.shape[1]
         self.hidden_size = probe.shape[2]
@@ -132,7 +137,9 @@ class XEncoder(nn.Module):
     # ------------------------------------------------------------------------------------------------
     def tokens_from_pixels(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Run the backbone on ``[N, 3, H, W]`` pixels; return visual tokens ``[N, T, x_dim]``."""
-        pixel_values = pixel_values.to(self.device, dtype=next(self.backbone.parameters()).dtype)
+        pixel_values = pixel_values.to(self.device, dtype=next(self.backbone.parameters()).dtype).contiguous(
+            memory_format=self.memory_format
+        )
         if self.frozen:
             with torch.no_grad():
                 hidden = self.backbone(pixel_values=pixel_values).last_hidden_state

@@ -66,5 +66,10 @@ def load_gsm8k(path: Path, split: str, system_prompt: str | None = None) -> Iter
         if final is None:
             yield BadRow(origin, "answer has no '#### <final answer>' line", row_id)
             continue
-        yield Example(id=row_id, messages=build_messages(system, question.strip(), answer.strip()),
-                      task="gsm8k", reference=final, origin=origin)
+        yield Example(
+            id=row_id,
+            messages=build_messages(system, question.strip(), answer.strip()),
+            task="gsm8k",
+            reference=final,
+            origin=origin,
+        )

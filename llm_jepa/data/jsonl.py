@@ -1,14 +1,15 @@
-"""``jsonl:PATH``: generic chat JSONL, one ``{"messages": [...]}`` object per line (the LLM-JEPA scripts' format).
+"""``jsonl:PATH``: chat JSONL, one ``{"messages": [...]}`` object per line (the LLM-JEPA scripts' format).
 
-Optional keys per line: ``id`` (default ``<file stem>-<line>``), ``task``, ``reference`` (default: the assistant
-turn, or its ``####`` final answer for gsm8k) and ``db_path`` (SQL rows; relative to the JSONL file's folder).
-Other keys are ignored. ``PATH`` is a file, a folder holding ``<split>.jsonl``, or a pattern containing
-``{split}`` (e.g. ``jsonl:data/synth_{split}.jsonl``).
+Optional keys per line: ``id`` (default ``<file stem>-<line>``), ``task``, ``reference`` (default: the
+assistant turn, or its ``####`` final answer for gsm8k) and ``db_path`` (SQL rows; relative to the JSONL
+file's folder). Other keys are ignored. ``PATH`` is a file, a folder holding ``<split>.jsonl``, or a
+pattern containing ``{split}`` (e.g. ``jsonl:data/synth_{split}.jsonl``).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,14 +21,29 @@ from llm_jepa.data.schema import TASKS, BadRow, Example, RowOrigin, TaskName, pa
 logger = logging.getLogger(__name__)
 
 
+_SPLIT_IN_NAME = re.compile(r"^(?P<prefix>.*?[_-])?(?P<split>train|test|dev|validation|val)$")
+
+
 def resolve_split_file(path: Path, split: str, suffix: str) -> Path:
-    """``path`` itself, ``path/<split><suffix>`` for a folder, or ``path`` with ``{split}`` filled in."""
+    """The file holding ``split``: ``path/<split><suffix>`` for a folder, ``path`` with ``{split}`` filled in,
+    or ``path`` itself. A file named after another split (``train.jsonl``, ``synth_train.jsonl``) is swapped
+    for its sibling of the requested split, so that evaluating "test" never reads the training file.
+    """
     if "{split}" in str(path):
         path = Path(str(path).replace("{split}", split))
     elif path.is_dir():
         path = path / f"{split}{suffix}"
-    else:
-        logger.info("reading %s as split %r (a single file is used whatever the split)", path, split)
+    elif (named := _SPLIT_IN_NAME.match(path.stem)) and named["split"] != split:
+        sibling = path.with_name(f"{named['prefix'] or ''}{split}{path.suffix}")
+        if not sibling.is_file():
+            raise FileNotFoundError(
+                f"{path} holds the {named['split']!r} split but split {split!r} was asked for, and {sibling} "
+                "does not exist; pass the file of that split"
+            )
+        logger.info("split %r: reading %s (sibling of %s)", split, sibling, path.name)
+        path = sibling
+    elif path.is_file():
+        logger.info("reading %s as split %r (its name names no split)", path, split)
     if not path.is_file():
         raise FileNotFoundError(f"data file not found: {path}")
     return path
@@ -69,5 +85,11 @@ def load_jsonl(path: Path, split: str, task: TaskName = "generic") -> Iterator[E
             db_path = record.get("db_path", "")
             if db_path:
                 db_path = str((file.parent / db_path).resolve())
-            yield Example(id=row_id, messages=record["messages"], task=row_task, reference=reference,
-                          origin=origin, db_path=db_path)
+            yield Example(
+                id=row_id,
+                messages=record["messages"],
+                task=row_task,
+                reference=reference,
+                origin=origin,
+                db_path=db_path,
+            )

@@ -20,8 +20,10 @@ def _pair_files(path: Path, split: str) -> tuple[Path, Path, bool]:
     """(descriptions, regexes, needs_hash_split)."""
     if not path.is_dir():
         raise FileNotFoundError(f"NL-RX path must be a folder holding src.txt and targ.txt: {path}")
-    for source, target, hashed in ((f"src-{split}.txt", f"targ-{split}.txt", False),
-                                   ("src.txt", "targ.txt", split != "all")):
+    for source, target, hashed in (
+        (f"src-{split}.txt", f"targ-{split}.txt", False),
+        ("src.txt", "targ.txt", split != "all"),
+    ):
         if (path / source).is_file() and (path / target).is_file():
             return path / source, path / target, hashed
     raise FileNotFoundError(f"{path} holds neither src-{split}.txt + targ-{split}.txt nor src.txt + targ.txt")
@@ -39,7 +41,8 @@ def load_nlrx(
     regexes = targ_file.read_text(encoding="utf-8").splitlines()
     if len(descriptions) != len(regexes):
         raise ValueError(
-            f"{src_file} has {len(descriptions)} lines but {targ_file} has {len(regexes)}; the NL-RX files are "
+            f"{src_file} has {len(descriptions)} lines but {targ_file} has {len(regexes)}; the NL-RX files "
+            "are "
             "parallel (line i of one describes line i of the other)"
         )
     system = system_prompt_for("regex", system_prompt)
@@ -52,5 +55,10 @@ def load_nlrx(
         if not description.strip() or not regex:
             yield BadRow(origin, "empty description" if not description.strip() else "empty regex", row_id)
             continue
-        yield Example(id=row_id, messages=build_messages(system, description.strip(), regex), task="regex",
-                      reference=regex, origin=origin)
+        yield Example(
+            id=row_id,
+            messages=build_messages(system, description.strip(), regex),
+            task="regex",
+            reference=regex,
+            origin=origin,
+        )

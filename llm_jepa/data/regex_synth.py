@@ -1,7 +1,8 @@
 """``regex-synth``: a deterministic NL-to-regex generator in the style of NL-RX-SYNTH (Locascio et al. 2016).
 
-NL-RX-SYNTH, the regex set LLM-JEPA reports its largest gains on, pairs a regex built from a small grammar
-with a description read off the same parse tree. This generator does the same with its own grammar:
+NL-RX-SYNTH, one of the datasets LLM-JEPA (arXiv 2509.14252) fine-tunes and evaluates on, pairs a regex
+built from a small grammar with a description read off the same parse tree. This generator does the same
+with its own grammar:
 
 * atoms: character classes (``[0-9]`` "a number", ``[A-Z]``, ``[a-z]``, ``[A-Za-z]``, ``[AEIOUaeiou]``,
   ``.`` "a character") and strings (``dog`` "the string 'dog'");
@@ -20,9 +21,9 @@ all-lines languages), boolean combinations that match exactly what one of their 
 already produced are dropped. Every regex is valid for ``greenery`` (and Python ``re`` with the standard
 operators), which the metric :func:`eval.llm_tasks.regex_equivalent` builds automata with.
 
->>> data = generate_regex_synth(5, seed=0)   # doctest: +SKIP
->>> data[0]["messages"][1]["content"], data[0]["reference"]   # doctest: +SKIP
-('lines starting with a vowel followed by the string \\'dog\\'', '([AEIOUaeiou]).*(dog)(.*)')
+>>> data = generate_regex_synth(5, seed=0)
+>>> data[0]["messages"][1]["content"], data[0]["reference"]
+('lines containing a lower-case letter followed by a vowel', '.*([a-z]).*([AEIOUaeiou]).*')
 """
 
 from __future__ import annotations
@@ -54,8 +55,28 @@ CLASSES = {  # name: (regex, singular, plural)
     "vowel": ("[AEIOUaeiou]", "a vowel", "vowels"),
     "character": (".", "a character", "characters"),
 }
-WORDS = ("dog", "truck", "ring", "lake", "cat", "tree", "blue", "river", "apple", "house", "car", "sun", "book",
-         "road", "fish", "bird", "door", "star", "moon", "rock")
+WORDS = (
+    "dog",
+    "truck",
+    "ring",
+    "lake",
+    "cat",
+    "tree",
+    "blue",
+    "river",
+    "apple",
+    "house",
+    "car",
+    "sun",
+    "book",
+    "road",
+    "fish",
+    "bird",
+    "door",
+    "star",
+    "moon",
+    "rock",
+)
 MIN_REPEAT, MAX_REPEAT = 2, 6
 DEFAULT_SIZES = {"train": 2000, "test": 200}
 MAX_FRUITLESS_DRAWS = 5000
@@ -101,8 +122,11 @@ def _predicate(rng: random.Random) -> tuple[str, Phrase]:
         return kind, (f"containing only {plural}", f"not containing only {plural}", f"({regex})+")
     if kind == "length":
         count = rng.randint(MIN_REPEAT, MAX_REPEAT + 2)
-        return kind, (f"with at least {count} characters", f"with fewer than {count} characters",
-                      f"(.){{{count},}}")
+        return kind, (
+            f"with at least {count} characters",
+            f"with fewer than {count} characters",
+            f"(.){{{count},}}",
+        )
     regex, text = _expression(rng)
     if kind == "contains":
         verb = rng.choice(["containing", "with", "having"])
@@ -130,12 +154,20 @@ def _candidate(rng: random.Random, operators: Operators) -> tuple[str, str, int,
         other_kind, (other_text, other_negated, other_regex) = _predicate(rng)
     other_mask = language_mask(other_regex)
     if shape == "or":
-        return (f"lines {text} or {other_text}", f"({regex})|({other_regex})", mask | other_mask,
-                (mask, other_mask))
+        return (
+            f"lines {text} or {other_text}",
+            f"({regex})|({other_regex})",
+            mask | other_mask,
+            (mask, other_mask),
+        )
     if rng.random() < 0.3:
         other_text, other_regex, other_mask = other_negated, f"~({other_regex})", every_line & ~other_mask
-    return (f"lines {text} and {other_text}", f"({regex})&({other_regex})", mask & other_mask,
-            (mask, other_mask))
+    return (
+        f"lines {text} and {other_text}",
+        f"({regex})&({other_regex})",
+        mask & other_mask,
+        (mask, other_mask),
+    )
 
 
 @lru_cache(maxsize=1)
@@ -161,7 +193,12 @@ def language_mask(regex: str) -> int:
 
 
 def regex_synth_examples(
-    n: int, seed: int, *, split: str = "train", test_fraction: float = 0.2, operators: Operators = "standard",
+    n: int,
+    seed: int,
+    *,
+    split: str = "train",
+    test_fraction: float = 0.2,
+    operators: Operators = "standard",
     system_prompt: str | None = None,
 ) -> Iterator[Example]:
     """Yield ``n`` description/regex examples of ``split``, deterministic in ``seed`` (see the module doc)."""
@@ -183,9 +220,13 @@ def regex_synth_examples(
             seen.add(mask)
             produced += 1
             fruitless = 0
-            yield Example(id=f"regex-synth-{split}-{seed}-{produced}", task="regex", reference=regex,
-                          messages=build_messages(system, description, regex),
-                          origin=RowOrigin(f"regex-synth(seed={seed})", produced))
+            yield Example(
+                id=f"regex-synth-{split}-{seed}-{produced}",
+                task="regex",
+                reference=regex,
+                messages=build_messages(system, description, regex),
+                origin=RowOrigin(f"regex-synth(seed={seed})", produced),
+            )
             continue
         fruitless += 1
         if fruitless > MAX_FRUITLESS_DRAWS:
@@ -195,23 +236,36 @@ def regex_synth_examples(
             )
 
 
-@register_source("regex-synth", takes_path=False, description="generated NL-RX-SYNTH-style description/regex pairs")
+@register_source(
+    "regex-synth", takes_path=False, description="generated NL-RX-SYNTH-style description/regex pairs"
+)
 def load_regex_synth(
-    split: str, n: int | None = None, seed: int = 0, test_fraction: float = 0.2, operators: Operators = "standard",
+    split: str,
+    n: int | None = None,
+    seed: int = 0,
+    test_fraction: float = 0.2,
+    operators: Operators = "standard",
     system_prompt: str | None = None,
 ) -> Iterator[Example]:
     """Registry entry; ``n`` defaults to 2000 for train and 200 for test."""
     size = n if n is not None else DEFAULT_SIZES.get(split, DEFAULT_SIZES["test"])
-    return regex_synth_examples(size, seed, split=split, test_fraction=test_fraction, operators=operators,
-                                system_prompt=system_prompt)
+    return regex_synth_examples(
+        size, seed, split=split, test_fraction=test_fraction, operators=operators, system_prompt=system_prompt
+    )
 
 
 def generate_regex_synth(
-    n: int, seed: int, *, split: str = "train", test_fraction: float = 0.2, operators: Operators = "standard",
+    n: int,
+    seed: int,
+    *,
+    split: str = "train",
+    test_fraction: float = 0.2,
+    operators: Operators = "standard",
     system_prompt: str | None = None,
 ):
     """``n`` generated examples of ``split`` as a messages :class:`datasets.Dataset` (see the module doc)."""
-    examples = regex_synth_examples(n, seed, split=split, test_fraction=test_fraction, operators=operators,
-                                    system_prompt=system_prompt)
+    examples = regex_synth_examples(
+        n, seed, split=split, test_fraction=test_fraction, operators=operators, system_prompt=system_prompt
+    )
     rows, _ = collect_examples(examples, source="regex-synth", split=split)
     return rows_to_dataset(rows)

@@ -4,7 +4,7 @@ Each adapter registers itself with :func:`register_source`; nothing else inspect
 
 >>> from llm_jepa.data import load_messages_dataset
 >>> train = load_messages_dataset("regex-synth", split="train", n=100, seed=0)   # doctest: +SKIP
->>> test = load_messages_dataset("spider:/data/spider", split="dev", database_dir="/data/spider/database")  # doctest: +SKIP
+>>> dev = load_messages_dataset("spider:/data/spider", split="dev")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ logger = logging.getLogger(__name__)
 
 Loader = Callable[..., Iterable[Example | BadRow]]
 
+
 @dataclass(frozen=True)
 class DataSource:
-    """A registered adapter. ``loader(path, split, **options)`` when ``takes_path`` else ``loader(split, ...)``."""
+    """A registered adapter: ``loader(path, split, **options)``, or ``loader(split, ...)`` without a path."""
 
     name: str
     loader: Loader
@@ -66,7 +67,9 @@ def parse_source(source: str) -> tuple[DataSource, Path | None]:
     if spec.takes_path and not (sep and path):
         raise ValueError(f"data source {name!r} needs a path: '{name}:PATH'")
     if not spec.takes_path and sep:
-        raise ValueError(f"data source {name!r} takes no path; use '{name}' (options go in keyword arguments)")
+        raise ValueError(
+            f"data source {name!r} takes no path; use '{name}' (options go in keyword arguments)"
+        )
     return spec, Path(path).expanduser() if spec.takes_path else None
 
 
@@ -82,13 +85,17 @@ def rows_to_dataset(rows: list[dict[str, Any]]):
     """A :class:`datasets.Dataset` with the fixed schema columns (stable types across sources)."""
     import datasets
 
-    features = datasets.Features({
-        "messages": datasets.List({"role": datasets.Value("string"), "content": datasets.Value("string")}),
-        "id": datasets.Value("string"),
-        "task": datasets.Value("string"),
-        "reference": datasets.Value("string"),
-        "db_path": datasets.Value("string"),
-    })
+    features = datasets.Features(
+        {
+            "messages": datasets.List(
+                {"role": datasets.Value("string"), "content": datasets.Value("string")}
+            ),
+            "id": datasets.Value("string"),
+            "task": datasets.Value("string"),
+            "reference": datasets.Value("string"),
+            "db_path": datasets.Value("string"),
+        }
+    )
     return datasets.Dataset.from_list(rows, features=features)
 
 
@@ -112,8 +119,12 @@ def load_messages_with_report(
         )
     items = spec.loader(path, split, **options) if spec.takes_path else spec.loader(split, **options)
     rows, report = collect_examples(
-        items, source=source, split=split, on_bad_row=on_bad_row,
-        tokenizer=_load_tokenizer(tokenizer), max_length=max_length,
+        items,
+        source=source,
+        split=split,
+        on_bad_row=on_bad_row,
+        tokenizer=_load_tokenizer(tokenizer),
+        max_length=max_length,
     )
     if bad_row_report is not None:
         report.write(bad_row_report)
@@ -150,7 +161,12 @@ def load_messages_dataset(
             generated sources); unknown options are an error naming the valid ones.
     """
     dataset, _ = load_messages_with_report(
-        source, split, on_bad_row=on_bad_row, tokenizer=tokenizer, max_length=max_length,
-        bad_row_report=bad_row_report, **options,
+        source,
+        split,
+        on_bad_row=on_bad_row,
+        tokenizer=tokenizer,
+        max_length=max_length,
+        bad_row_report=bad_row_report,
+        **options,
     )
     return dataset

@@ -30,9 +30,9 @@ ROLES = ("system", "user", "assistant")
 REPORT_PREVIEW_ROWS = 10
 
 DEFAULT_SYSTEM_PROMPTS: dict[str, str] = {
-    "regex": "Write a regular expression that matches exactly the lines described. Reply with the regex only.",
+    "regex": "Write a regular expression matching exactly the lines described. Reply with the regex only.",
     "gsm8k": "Solve the math word problem step by step, then give the final answer after '####'.",
-    "sql": "Write one SQLite query that answers the question on the given database. Reply with the query only.",
+    "sql": "Write one SQLite query answering the question on the given database. Reply with the query only.",
     "generic": "",
 }
 
@@ -71,8 +71,13 @@ class Example:
     db_path: str = ""
 
     def as_row(self) -> dict[str, Any]:
-        return {"messages": self.messages, "id": self.id, "task": self.task, "reference": self.reference,
-                "db_path": self.db_path}
+        return {
+            "messages": self.messages,
+            "id": self.id,
+            "task": self.task,
+            "reference": self.reference,
+            "db_path": self.db_path,
+        }
 
 
 @dataclass(frozen=True)
@@ -94,7 +99,7 @@ class BadRowError(ValueError):
 
 @dataclass
 class BadRowReport:
-    """The rows left out of one load: ``count``, every :class:`BadRow`, and ``write(path)`` for a JSON file."""
+    """The rows left out of one load: ``count``, every :class:`BadRow`, and ``write(path)`` (JSON)."""
 
     source: str
     split: str
@@ -106,16 +111,24 @@ class BadRowReport:
         return len(self.bad_rows)
 
     def summary(self, first_n: int = REPORT_PREVIEW_ROWS) -> str:
-        lines = [f"{self.count} of {self.total_rows} rows of {self.source} (split {self.split!r}) are unusable"]
+        lines = [
+            f"{self.count} of {self.total_rows} rows of {self.source} (split {self.split!r}) are unusable"
+        ]
         lines += [f"  - {row}" for row in self.bad_rows[:first_n]]
         if self.count > first_n:
             lines.append(f"  ... and {self.count - first_n} more")
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "split": self.split, "total_rows": self.total_rows, "count": self.count,
-                "bad_rows": [{**asdict(row.origin), "id": row.row_id, "reason": row.reason}
-                             for row in self.bad_rows]}
+        return {
+            "source": self.source,
+            "split": self.split,
+            "total_rows": self.total_rows,
+            "count": self.count,
+            "bad_rows": [
+                {**asdict(row.origin), "id": row.row_id, "reason": row.reason} for row in self.bad_rows
+            ],
+        }
 
     def write(self, path: str | Path) -> Path:
         """Write the whole report as JSON (atomically); returns the path."""

@@ -49,8 +49,11 @@ def load_spider(
 ) -> Iterator[Example | BadRow]:
     """One example per Spider record; a missing database or field is a bad row naming the record."""
     file = _split_file(path, split)
-    root = Path(database_dir).expanduser() if database_dir else (
-        file.parent / ("test_database" if split == "test" else "database"))
+    root = (
+        Path(database_dir).expanduser()
+        if database_dir
+        else (file.parent / ("test_database" if split == "test" else "database"))
+    )
     if not root.is_dir():
         raise FileNotFoundError(f"Spider database folder not found: {root} (pass database_dir=...)")
     try:
@@ -62,8 +65,10 @@ def load_spider(
     system = system_prompt_for("sql", system_prompt)
     for number, record in enumerate(records, start=1):
         origin = RowOrigin(str(file), number)  # record number in the JSON list
-        fields = {name: record.get(name) if isinstance(record, dict) else None
-                  for name in ("db_id", "question", "query")}
+        fields = {
+            name: record.get(name) if isinstance(record, dict) else None
+            for name in ("db_id", "question", "query")
+        }
         missing = [name for name, value in fields.items() if not isinstance(value, str) or not value.strip()]
         if missing:
             yield BadRow(origin, f"missing or empty field(s): {', '.join(missing)}")
@@ -77,5 +82,11 @@ def load_spider(
         if include_schema:
             question = f"Database schema:\n{database_schema(str(db_path))}\n\nQuestion: {question}"
         query = fields["query"].strip()
-        yield Example(id=row_id, messages=build_messages(system, question, query), task="sql", reference=query,
-                      origin=origin, db_path=str(db_path.resolve()))
+        yield Example(
+            id=row_id,
+            messages=build_messages(system, question, query),
+            task="sql",
+            reference=query,
+            origin=origin,
+            db_path=str(db_path.resolve()),
+        )

@@ -1,0 +1,151 @@
+"""The ``vljepa`` command line: ``train`` and ``eval``.
+
+    vljepa train RECIPE.yaml [--field value ...]          # also under `accelerate launch -m vljepa.cli train ...`
+    vljepa eval --model DIR_OR_ID --task {retrieval,zeroshot,vqa,captioning} --dataset NAME \\
+                [--split test] [--max_samples N] --output_dir DIR
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Sequence
+
+import jepa_core  # noqa: F401  (torchvision workaround before timm)
+from jepa_core.config import ConfigError, parse_config
+
+logger = logging.getLogger("vljepa")
+
+USAGE = """usage: vljepa {train,eval} ...
+
+  vljepa train RECIPE.yaml [--field value ...]
+      Train VL-JEPA (or the dual-encoder baseline) from a recipe; flags override recipe fields.
+  vljepa eval --model DIR_OR_ID --task {retrieval,zeroshot,vqa,captioning} --dataset NAME --output_dir DIR
+      Evaluate a saved model with the eval runners (metrics.json, predictions.jsonl, report.md).
+
+Run `vljepa train --help` or `vljepa eval --help` for every field."""
+
+
+@dataclass
+class EvalArguments:
+    """Arguments of ``vljepa eval``."""
+
+    model: str = field(metadata={"help": "Saved model folder or hub id (VL-JEPA or dual encoder)."})
+    task: Literal["retrieval", "zeroshot", "vqa", "captioning"] = field(metadata={"help": "Evaluation task."})
+    dataset: str = field(metadata={"help": "Dataset name for vljepa.data.load_vl_dataset."})
+    output_dir: str = field(metadata={"help": "Where metrics.json, predictions.jsonl and report.md go."})
+    split: str = field(default="test", metadata={"help": "Dataset split."})
+    dataset_kwargs: str = field(
+        default="{}", metadata={"help": "JSON keyword arguments for load_vl_dataset, e.g. '{\"root\": \"/data\"}'."}
+    )
+    revision: str | None = field(default=None, metadata={"help": "Revision of a hub model."})
+    batch_size: int = field(default=128, metadata={"help": "Examples per model call."})
+    max_samples: int | None = field(default=None, metadata={"help": "Evaluate only the first N rows."})
+    cache_features: bool = field(
+        default=True, metadata={"help": "Read/write frozen X-encoder features in the on-disk feature cache."}
+    )
+    feature_cache_dir: str | None = field(default=None, metadata={"help": "Cache root (default: $JEPA_CACHE_DIR/features)."})
+
+    def __post_init__(self) -> None:
+        from vljepa.training_args import json_mapping
+
+        self.dataset_kwargs = json_mapping(self.dataset_kwargs, "dataset_kwargs")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.max_samples is not None and self.max_samples < 1:
+            raise ValueError(f"max_samples must be >= 1, got {self.max_samples}")
+
+
+def setup_logging(log_file: Path | None = None, *, main_process: bool = True) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file is not None and main_process:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file))
+    logging.basicConfig(
+        level=logging.INFO if main_process else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+
+
+def _is_main_process() -> bool:
+    import os
+
+    return os.environ.get("RANK", "0") == "0"
+
+
+def train_command(argv: Sequence[str]) -> int:
+    from vljepa.trainer import VLJEPATrainer
+    from vljepa.training_args import ModelArguments, TrainingArguments
+
+    model_args, training_args = parse_config((ModelArguments, TrainingArguments), list(argv))
+    setup_logging(Path(training_args.output_dir) / "train.log", main_process=_is_main_process())
+    metrics = VLJEPATrainer(model_args, training_args, argv=["vljepa", "train", *argv]).train()
+    if _is_main_process():
+        _print_metrics(metrics)
+        print(f"model: {Path(training_args.output_dir) / 'model'}")
+    return 0
+
+
+def eval_command(argv: Sequence[str]) -> int:
+    from vljepa.auto import load_pretrained
+    from vljepa.evaluation import evaluate_model, load_dataset_for_eval
+
+    (args,) = parse_config((EvalArguments,), list(argv))
+    setup_logging(Path(args.output_dir) / "eval.log")
+    model = load_pretrained(args.model, revision=args.revision)
+    if args.cache_features and model.x_encoder.frozen:
+        from jepa_core.resolver import jepa_cache_dir
+        from vljepa.feature_cache import FeatureCache
+
+        root = Path(args.feature_cache_dir) if args.feature_cache_dir else jepa_cache_dir() / "features"
+        model.x_encoder.feature_cache = FeatureCache.for_encoder(
+            root, model.x_encoder, encoder_id=model.config.x_encoder_id, revision=model.config.x_encoder_revision
+        )
+    dataset = load_dataset_for_eval(args.dataset, args.split, kwargs=json.loads(args.dataset_kwargs))
+    if args.max_samples is not None:
+        dataset = dataset.select(range(min(args.max_samples, len(dataset))))
+    metrics = evaluate_model(model, task=args.task, dataset=dataset, output_dir=args.output_dir, batch_size=args.batch_size)
+    if model.x_encoder.feature_cache is not None:
+        model.x_encoder.feature_cache.flush()
+    _print_metrics(metrics)
+    return 0
+
+
+def _print_metrics(metrics: dict) -> None:
+    width = max((len(k) for k in metrics), default=0)
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            for sub, sub_value in value.items():
+                print(f"{key + '.' + sub:<{width + 12}} {sub_value:.4f}" if isinstance(sub_value, float)
+                      else f"{key + '.' + sub:<{width + 12}} {sub_value}")
+        else:
+            print(f"{key:<{width + 12}} {value:.4f}" if isinstance(value, float) else f"{key:<{width + 12}} {value}")
+
+
+COMMANDS = {"train": train_command, "eval": eval_command}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``vljepa`` console script. Returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"vljepa: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
+        return 2
+    try:
+        return COMMANDS[command](rest)
+    except ConfigError as err:
+        print(f"vljepa {command}: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,337 @@
+"""Training loop for VL-JEPA and the dual-encoder baseline, on Accelerate.
+
+Accelerate provides devices, mixed precision, gradient accumulation and DDP/FSDP; InfoNCE negatives
+are gathered across processes. Frozen X-encoder features are computed once into the on-disk
+:class:`~vljepa.feature_cache.FeatureCache` and read back as a table in memory. Checkpoints (model
+tensors, optimizer, scheduler, RNG states and the data position) are written into a temporary folder
+and renamed into place, so a crash never leaves a complete-looking partial checkpoint and the previous
+one survives; ``resume: true`` continues from the newest complete one.
+
+Example::
+
+    >>> from vljepa.training_args import ModelArguments, TrainingArguments
+    >>> trainer = VLJEPATrainer(ModelArguments(), TrainingArguments(query_dataset="easyvqa",
+    ...                         eval_dataset="easyvqa"))                        # doctest: +SKIP
+    >>> metrics = trainer.train()
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+from transformers import get_scheduler
+
+from jepa_core.config import config_to_dict
+from jepa_core.rundir import write_json, write_run_metadata
+from vljepa.evaluation import evaluate_model, load_eval_dataset
+from vljepa.feature_cache import FeatureCache
+from vljepa.train_data import (
+    TrainingStage,
+    build_feature_table,
+    caption_stage,
+    draw_targets,
+    micro_batch_indices,
+    query_stage,
+)
+from vljepa.training_args import ModelArguments, TrainingArguments
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "trainer_state.json"
+NO_DECAY_KEYWORDS = ("bias", "norm", "log_logit_scale")
+
+
+def build_model(model_args: ModelArguments):
+    """A fresh VL-JEPA or dual-encoder model from the recipe's model section."""
+    config = model_args.to_config()
+    if model_args.model_kind == "dual_encoder":
+        from vljepa.baseline import DualEncoderModel
+
+        return DualEncoderModel.from_config(config)
+    from vljepa.modeling import VLJEPAModel
+
+    return VLJEPAModel.from_config(config)
+
+
+def optimizer_parameter_groups(model, args: TrainingArguments) -> list[dict[str, Any]]:
+    """AdamW groups: main parameters at ``learning_rate``, the Y-encoder at ``lr x y_encoder_lr_multiplier``;
+    no weight decay on biases, norms and the temperature. Frozen parameters are left out."""
+    y_ids = {id(p) for p in model.y_encoder_parameters()}
+    groups: dict[tuple[bool, bool], list] = {}
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        key = (id(parameter) in y_ids, not any(word in name.lower() for word in NO_DECAY_KEYWORDS))
+        groups.setdefault(key, []).append(parameter)
+    result = []
+    for (is_y, decay), params in sorted(groups.items()):
+        if is_y and args.y_encoder_lr_multiplier == 0:
+            raise ValueError("y_encoder_lr_multiplier is 0 but the Y-encoder is trainable: set y_encoder_frozen: true")
+        lr = args.learning_rate * (args.y_encoder_lr_multiplier if is_y else 1.0)
+        result.append({
+            "params": params, "lr": lr, "weight_decay": args.weight_decay if decay else 0.0,
+            "name": f"{'y_encoder' if is_y else 'main'}{'' if decay else '_no_decay'}",
+        })  # fmt: skip
+    return result
+
+
+def complete_checkpoints(checkpoint_root: Path) -> list[Path]:
+    """Checkpoint folders holding a state file, oldest first (temporary folders are ignored)."""
+    if not checkpoint_root.is_dir():
+        return []
+    found = [p for p in checkpoint_root.glob("step-*") if (p / STATE_FILE).is_file()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[1]))
+
+
+class VLJEPATrainer:
+    """Trains a model described by :class:`ModelArguments` as :class:`TrainingArguments` say."""
+
+    def __init__(self, model_args: ModelArguments, args: TrainingArguments, *, argv: list[str] | None = None):
+        self.model_args = model_args
+        self.args = args
+        self.argv = argv
+        self.output_dir = Path(args.output_dir)
+        self.checkpoint_root = self.output_dir / "checkpoints"
+        self.accelerator = Accelerator(
+            mixed_precision=args.mixed_precision,
+            gradient_accumulation_steps=args.gradient_accumulation_steps,
+            log_with=None if args.report_to == "none" else args.report_to,
+            project_dir=str(self.output_dir),
+        )
+        self.global_step = 0
+        self.position = {"stage_index": 0, "micro_step": 0}
+
+    # ------------------------------------------------------------------------------------------------
+    def _stages(self) -> list[TrainingStage]:
+        from vljepa.data import load_vl_dataset
+
+        args, stages = self.args, []
+        for name, dataset_name, split, kwargs, epochs in (
+            ("caption", args.caption_dataset, args.caption_split, args.caption_dataset_kwargs, args.caption_epochs),
+            ("query", args.query_dataset, args.query_split, args.query_dataset_kwargs, args.query_epochs),
+        ):
+            if dataset_name is None:
+                continue
+            with self.accelerator.main_process_first():
+                dataset = load_vl_dataset(dataset_name, split, **json.loads(kwargs))
+            if args.max_train_samples is not None:
+                dataset = dataset.select(range(min(args.max_train_samples, len(dataset))))
+            source = f"{dataset_name}[{split}]"
+            build = caption_stage if name == "caption" else query_stage
+            stages.append(build(dataset, epochs=epochs, source=source))
+        return stages
+
+    def _feature_cache(self, model) -> FeatureCache | None:
+        if not self.args.cache_features:
+            return None
+        if not model.x_encoder.frozen:
+            raise ValueError("cache_features needs a frozen X-encoder (x_encoder_frozen: true)")
+        from jepa_core.resolver import jepa_cache_dir
+
+        root = Path(self.args.feature_cache_dir) if self.args.feature_cache_dir else jepa_cache_dir() / "features"
+        cache = FeatureCache.for_encoder(
+            root, model.x_encoder, encoder_id=model.config.x_encoder_id,
+            revision=model.config.x_encoder_revision, storage_dtype=self.args.feature_cache_dtype,
+        )  # fmt: skip
+        logger.info("Feature cache: %s (%d entries)", cache.directory, len(cache))
+        return cache
+
+    def _save_checkpoint(self, model, optimizer) -> None:
+        accelerator = self.accelerator
+        name = f"step-{self.global_step:07d}"
+        final, tmp = self.checkpoint_root / name, self.checkpoint_root / f".tmp-{name}"
+        if final.exists():
+            return
+        if accelerator.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+        accelerator.wait_for_everyone()
+        accelerator.save_state(str(tmp))
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            state = {"global_step": self.global_step, **self.position, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            write_json(tmp / STATE_FILE, state)
+            os.replace(tmp, final)
+            for old in complete_checkpoints(self.checkpoint_root)[: -self.args.save_total_limit]:
+                doomed = old.with_name(f".deleting-{old.name}")
+                os.replace(old, doomed)
+                shutil.rmtree(doomed, ignore_errors=True)
+            logger.info("Checkpoint written: %s", final)
+        accelerator.wait_for_everyone()
+
+    def _register_checkpoint_hooks(self, unwrapped) -> None:
+        prefixes = tuple(unwrapped.frozen_prefixes())
+
+        def drop_frozen(models, weights, output_dir):  # frozen pretrained parts are rebuilt from their ids
+            for i, state in enumerate(weights):
+                weights[i] = {k: v for k, v in state.items() if not k.removeprefix("module.").startswith(prefixes)}
+
+        self.accelerator.register_save_state_pre_hook(drop_frozen)
+
+    def _maybe_resume(self) -> None:
+        checkpoints = complete_checkpoints(self.checkpoint_root)
+        if not self.args.resume:
+            if checkpoints:
+                raise FileExistsError(
+                    f"{self.checkpoint_root} already holds checkpoints; pass --resume to continue that run or "
+                    "choose another output_dir"
+                )
+            return
+        if not checkpoints:
+            raise FileNotFoundError(f"--resume: no complete checkpoint in {self.checkpoint_root}")
+        latest = checkpoints[-1]
+        self.accelerator.load_state(str(latest), strict=False)
+        state = json.loads((latest / STATE_FILE).read_text())
+        self.global_step = state["global_step"]
+        self.position = {"stage_index": state["stage_index"], "micro_step": state["micro_step"]}
+        logger.info("Resumed from %s: step %d, stage %d, micro-batch %d", latest, self.global_step,
+                    self.position["stage_index"], self.position["micro_step"])
+
+    def _evaluate(self, model, dataset, output_dir: Path) -> dict[str, Any]:
+        return evaluate_model(
+            self.accelerator.unwrap_model(model), task=self.args.eval_task, dataset=dataset,
+            output_dir=output_dir, batch_size=self.args.eval_batch_size, accelerator=self.accelerator,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------------------------------------
+    def train(self) -> dict[str, Any]:
+        """Run all stages, save ``output_dir/model``, evaluate, write ``metrics.json``; return the metrics."""
+        args, accelerator = self.args, self.accelerator
+        started = time.perf_counter()
+        set_seed(args.seed)
+        if accelerator.is_main_process:
+            write_run_metadata(self.output_dir, {"model": self.model_args, "training": args}, argv=self.argv)
+        model = build_model(self.model_args)
+        cache = self._feature_cache(model)
+        stages = self._stages()
+        table = None
+        if cache is not None:
+            model.x_encoder.feature_cache = cache
+            with accelerator.main_process_first():
+                cache.refresh()
+                table = build_feature_table(
+                    stages, cache, model.x_encoder, batch_size=args.feature_batch_size,
+                    progress=accelerator.is_local_main_process,
+                )  # fmt: skip
+            logger.info("Feature table %s (%.1f MB)", tuple(table.shape), table.numel() * 4 / 2**20)
+        features_seconds = time.perf_counter() - started
+
+        global_batch = args.per_device_train_batch_size * accelerator.num_processes
+        micro_counts = [stage.total_micro_batches(global_batch) for stage in stages]
+        for stage, count in zip(stages, micro_counts):
+            if count == 0:
+                raise ValueError(f"{stage.name} stage has {len(stage)} examples: fewer than one global batch of {global_batch}")
+        total_steps = sum(count // args.gradient_accumulation_steps for count in micro_counts)
+        optimizer = torch.optim.AdamW(optimizer_parameter_groups(model, args), lr=args.learning_rate)
+        scheduler = get_scheduler(
+            args.lr_scheduler_type, optimizer, num_warmup_steps=int(args.warmup_ratio * total_steps),
+            num_training_steps=total_steps,
+        )  # fmt: skip
+        model, optimizer = accelerator.prepare(model, optimizer)
+        accelerator.register_for_checkpointing(scheduler)
+        unwrapped = accelerator.unwrap_model(model)
+        self._register_checkpoint_hooks(unwrapped)
+        if accelerator.num_processes > 1:
+            unwrapped.loss_fn.set_distributed(accelerator.gather, accelerator.process_index)
+        self._maybe_resume()
+        if args.report_to != "none":
+            flat = {**config_to_dict(self.model_args), **config_to_dict(args)}
+            accelerator.init_trackers("vljepa", config={k: v for k, v in flat.items() if isinstance(v, (int, float, str, bool))})
+
+        eval_dataset = load_eval_dataset(args, accelerator) if args.eval_task != "none" else None
+        periodic_eval = None
+        if eval_dataset is not None and args.eval_steps and args.eval_max_samples:
+            periodic_eval = eval_dataset.shuffle(seed=args.seed).select(range(min(args.eval_max_samples, len(eval_dataset))))
+
+        logger.info("Training %d optimizer steps (%s); global batch %d x %d accumulation",
+                    total_steps, ", ".join(f"{s.name}: {c} micro-batches" for s, c in zip(stages, micro_counts)),
+                    global_batch, args.gradient_accumulation_steps)
+        bar = tqdm(total=total_steps, initial=self.global_step, desc="train", disable=not accelerator.is_local_main_process)
+        model.train()
+        train_started = time.perf_counter()
+        for stage_index, (stage, count) in enumerate(zip(stages, micro_counts)):
+            if stage_index < self.position["stage_index"]:
+                continue
+            start = self.position["micro_step"] if stage_index == self.position["stage_index"] else 0
+            for micro_step in range(start, count):
+                indices = micro_batch_indices(
+                    stage, seed=args.seed, stage_index=stage_index, micro_step=micro_step, global_batch_size=global_batch,
+                    process_index=accelerator.process_index, num_processes=accelerator.num_processes,
+                )  # fmt: skip
+                epoch = micro_step // stage.batches_per_epoch(global_batch)
+                targets = draw_targets(stage, indices, seed=args.seed, epoch=epoch)
+                queries = [stage.queries[i] for i in indices]
+                if table is not None:
+                    visual = {"visual_tokens": table[[stage.image_slots[i] for i in indices]]}
+                else:
+                    visual = {"images": [stage.dataset[stage.image_rows[i]]["image"] for i in indices]}
+                with accelerator.accumulate(model):
+                    output = model(queries=queries, targets=targets, **visual)
+                    accelerator.backward(output.loss)
+                    if accelerator.sync_gradients and args.max_grad_norm > 0:
+                        accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                    optimizer.step()
+                    optimizer.zero_grad()
+                if not accelerator.sync_gradients:
+                    continue
+                scheduler.step()
+                self.global_step += 1
+                self.position = {"stage_index": stage_index, "micro_step": micro_step + 1}
+                bar.update(1)
+                if self.global_step % args.logging_steps == 0:
+                    self._log(output, scheduler, stage.name, bar)
+                if periodic_eval is not None and self.global_step % args.eval_steps == 0:
+                    metrics = self._evaluate(model, periodic_eval, self.output_dir / "eval" / f"step-{self.global_step}")
+                    accelerator.log({f"eval/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))},
+                                    step=self.global_step)
+                    model.train()
+                if args.save_steps and self.global_step % args.save_steps == 0:
+                    self._save_checkpoint(model, optimizer)
+            self.position = {"stage_index": stage_index + 1, "micro_step": 0}
+            self._save_checkpoint(model, optimizer)
+        bar.close()
+        train_seconds = time.perf_counter() - train_started
+
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            unwrapped.save_pretrained(self.output_dir / "model")
+        metrics: dict[str, Any] = {}
+        eval_started = time.perf_counter()
+        if eval_dataset is not None:
+            metrics.update(self._evaluate(model, eval_dataset, self.output_dir / "eval"))
+        if cache is not None:
+            cache.flush()  # features of evaluation images, for the next run
+        metrics.update({
+            "train_steps": self.global_step,
+            "feature_seconds": round(features_seconds, 1),
+            "train_seconds": round(train_seconds, 1),
+            "eval_seconds": round(time.perf_counter() - eval_started, 1),
+            "total_seconds": round(time.perf_counter() - started, 1),
+            "num_processes": accelerator.num_processes,
+        })  # fmt: skip
+        if accelerator.is_main_process:
+            write_json(self.output_dir / "metrics.json", metrics)
+        accelerator.log({f"final/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}, step=self.global_step)
+        accelerator.end_training()
+        return metrics
+
+    def _log(self, output, scheduler, stage_name: str, bar) -> None:
+        terms = output.loss_terms
+        values = {"train/loss": output.loss.item(), "train/lr": scheduler.get_last_lr()[0]}
+        for name in ("prediction_to_target", "target_to_prediction", "cosine_distance", "l2", "temperature"):
+            value = getattr(terms, name)
+            if value is not None:
+                values[f"train/{name}"] = float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
+        self.accelerator.log(values, step=self.global_step)
+        bar.set_postfix(stage=stage_name, loss=f"{values['train/loss']:.4f}")
+        logger.info("step %d [%s] %s", self.global_step, stage_name,
+                    " ".join(f"{k.split('/')[1]}={v:.4g}" for k, v in values.items()))

@@ -266,11 +266,14 @@ def check_arms(recipe: str, overrides: list[str], root: Path) -> Any:
     """Parse both arms' configs before training anything; returns the data arguments (for the eval set)."""
     from llm_jepa.train import parse_training_config
 
-    for flag in ("--seed", "--jepa_loss_weight"):
-        if flag in overrides:
+    owned = {
+        "--seed": "use --seeds / --seed_list",
+        "--jepa_loss_weight": "set the LLM-JEPA weight in the recipe",
+    }
+    for flag, instead in owned.items():
+        if any(arg == flag or arg.startswith(f"{flag}=") for arg in overrides):
             raise ValueError(
-                f"llm-jepa compare sets {flag} itself; remove it from the command line "
-                f"(set the LLM-JEPA weight in the recipe)"
+                f"llm-jepa compare sets {flag} itself; remove it from the command line ({instead})"
             )
     _, data_args, _ = parse_training_config(_arm_argv(recipe, overrides, "baseline", 0, root / "check"))
     _, _, jepa_args = parse_training_config(_arm_argv(recipe, overrides, "llm_jepa", 0, root / "check"))

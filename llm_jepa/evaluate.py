@@ -110,9 +110,8 @@ def generate_predictions(
         tokenizer.apply_chat_template(prompt_messages(m), tokenize=False, add_generation_prompt=True)
         for m in dataset["messages"]
     ]
-    order = sorted(
-        range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True
-    )  # similar lengths together
+    # longest first: similar lengths share a batch (less padding) and memory trouble shows at once
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
     predictions: list[str] = [""] * len(prompts)
     saved = tokenizer.padding_side, tokenizer.pad_token
     tokenizer.padding_side = "left"

@@ -30,11 +30,8 @@ def parse_training_config(argv: Sequence[str]) -> tuple[ModelArguments, DataArgu
 
 def load_training_data(data_args: DataArguments, split: str, limit: int | None) -> Any:
     """Messages dataset from ``llm_jepa.data.load_messages_dataset`` (first ``limit`` rows)."""
-    try:
-        from llm_jepa.data import load_messages_dataset
-    except ImportError as err:
-        raise ImportError(f"llm_jepa.data.load_messages_dataset is unavailable ({err}); cannot load "
-                          f"dataset {data_args.dataset!r}") from err
+    from llm_jepa.data import load_messages_dataset
+
     dataset = load_messages_dataset(data_args.dataset, split=split, **(data_args.dataset_kwargs or {}))
     if limit is not None and limit < len(dataset):
         dataset = dataset.select(range(limit))
@@ -110,6 +107,13 @@ def train(
         model=model, args=train_args, train_dataset=train_views, eval_dataset=eval_views,
         data_collator=collator, processing_class=tokenizer, saved_config=saved, data_description=description,
     )
+    if saved.weights == "full" and model_args.peft != "none" and (
+        trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled
+    ):
+        raise ValueError(
+            "save_merged is not supported with FSDP / DeepSpeed sharded weights; train without it and merge "
+            "afterwards with llm_jepa.modeling.load_for_inference(output_dir, merge=True)"
+        )
     result = trainer.train(resume_from_checkpoint=train_args.resume_from_checkpoint)
     trainer.log_metrics("train", result.metrics)
     trainer.save_metrics("train", result.metrics)
@@ -156,10 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         output_dir = run_training(argv)
-    except (ConfigError, ValueError) as err:
-        if isinstance(err, ConfigError) or "recipe" in str(err):
-            print(f"llm-jepa train: {err}", file=sys.stderr)
-            return 2
-        raise
+    except ConfigError as err:
+        print(f"llm-jepa train: {err}", file=sys.stderr)
+        return 2
     print(output_dir)
     return 0

@@ -129,20 +129,20 @@ class LLMJepaTrainer(Trainer):
 
     # ---- logging ----------------------------------------------------------------------------------------
 
-    def _reduce_mean(self, stats: torch.Tensor) -> torch.Tensor:
-        # Sums and counts are summed over processes, so the ratios are global means.
+    def _reduce_sum(self, stats: torch.Tensor) -> torch.Tensor:
+        # Sums and counts add up over processes, so the ratios taken afterwards are global means.
         return self.accelerator.reduce(stats.to(self.args.device), reduction="sum")
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs and self._train_terms.batches:
-            logs.update({k: round(v, 6) for k, v in self._train_terms.means(self._reduce_mean).items()})
+            logs.update({k: round(v, 6) for k, v in self._train_terms.means(self._reduce_sum).items()})
             self._train_terms = _TermAccumulator()
         super().log(logs, start_time)
 
     def evaluate(self, eval_dataset: Any = None, ignore_keys: Any = None, metric_key_prefix: str = "eval") -> dict:
         self._eval_terms = _TermAccumulator()
         metrics = super().evaluate(eval_dataset, ignore_keys=ignore_keys, metric_key_prefix=metric_key_prefix)
-        terms = self._eval_terms.means(self._reduce_mean, prefix=f"{metric_key_prefix}_")
+        terms = self._eval_terms.means(self._reduce_sum, prefix=f"{metric_key_prefix}_")
         if terms:
             metrics.update(terms)
             super().log(dict(terms))

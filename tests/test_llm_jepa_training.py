@@ -1,6 +1,7 @@
 """LLM-JEPA training on tiny models: parameters move, adapters reload exactly, QLoRA runs on CPU, outputs."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -137,6 +138,38 @@ def test_train_writes_run_folder_and_model_card(tiny_llama3, tmp_path):
     assert any("lm_loss" in entry and "jepa_term_rate" in entry for entry in logged)
 
 
+def test_save_merged_writes_a_plain_model(tiny_llama3, tmp_path):
+    model_args = ModelArguments(model_name_or_path=str(tiny_llama3), peft="lora", lora_r=4, lora_alpha=8,
+                                save_merged=True)
+    out = train(model_args, DataArguments(max_length=128), _args(tmp_path, max_steps=1), train_dataset=_messages())
+    assert (out / "config.json").is_file() and not (out / "adapter_config.json").exists()
+    assert json.loads((out / "llm_jepa_config.json").read_text())["weights"] == "full"
+    model, tokenizer = load_for_inference(out)
+    assert not hasattr(model, "peft_config") and len(tokenizer) == model.get_input_embeddings().weight.shape[0]
+
+
+def test_push_to_hub_uploads_the_folder_with_the_jepa_card(tiny_llama3, tmp_path, monkeypatch):
+    """Offline: the Trainer's own push path runs; only the Hub client is replaced by a recorder."""
+    import transformers.trainer
+
+    uploads = []
+
+    class RecordingApi:
+        def upload_folder(self, **kwargs):
+            card = (Path(kwargs["folder_path"]) / "README.md").read_text()
+            files = sorted(p.name for p in Path(kwargs["folder_path"]).iterdir())
+            uploads.append({**kwargs, "card": card, "files": files})
+
+    monkeypatch.setattr(transformers.trainer, "hf_api", RecordingApi)
+    trainer, _ = _trainer(tiny_llama3, tmp_path, "lora", max_steps=1, hub_model_id="someone/tiny-llm-jepa")
+    trainer.hub_model_id = "someone/tiny-llm-jepa"  # the repo exists: no create_repo call
+    trainer.train()
+    trainer.push_to_hub()
+    assert len(uploads) == 1 and uploads[0]["repo_id"] == "someone/tiny-llm-jepa"
+    assert "# someone/tiny-llm-jepa" in uploads[0]["card"] and "| k (`num_pred_tokens`) | 2 |" in uploads[0]["card"]
+    assert {"adapter_model.safetensors", "llm_jepa_config.json", "tokenizer.json"} <= set(uploads[0]["files"])
+
+
 def test_jepa_dropout_schedule_is_seeded_and_has_the_right_rate():
     draws = [jepa_term_scheduled(7, step, 0.3) for step in range(2000)]
     assert draws == [jepa_term_scheduled(7, step, 0.3) for step in range(2000)]
@@ -152,7 +185,6 @@ def test_accelerate_launch_two_cpu_processes(tiny_llama3, tmp_path):
     import os
     import subprocess
     import sys
-    from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
     data = tmp_path / "train.jsonl"

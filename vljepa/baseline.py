@@ -47,6 +47,9 @@ class DualEncoderConfig(PreTrainedConfig):
     x_encoder_pooled_grid_size: int | None = field(
         default=None, metadata={"help": "Average-pool the token grid before the mean (keeps the cache small)."}
     )
+    x_encoder_feature_layer: int | None = field(
+        default=None, metadata={"help": "Use hidden_states[i] instead of last_hidden_state (see VLJEPAConfig)."}
+    )
     y_encoder_id: str = field(
         default="sentence-transformers/all-MiniLM-L6-v2", metadata={"help": "Sentence-transformers text encoder."}
     )
@@ -111,6 +114,7 @@ class DualEncoderModel(PersistenceMixin, nn.Module):
             processor_overrides=config.x_encoder_processor_overrides,
             token_selection=config.x_encoder_token_selection,
             pooled_grid_size=config.x_encoder_pooled_grid_size,
+            feature_layer=config.x_encoder_feature_layer,
         )
         y_path = resolve(config.y_encoder_id, config.y_encoder_revision)
         y_encoder = YEncoder(model_path=y_path, embedding_dim=config.embedding_dim, frozen=config.y_encoder_frozen)

@@ -74,6 +74,12 @@ class VLJEPAConfig(PreTrainedConfig):
         metadata={"help": "Average-pool the spatial token grid to this many tokens per side (None: keep)."},
     )
 
+    x_encoder_feature_layer: int | None = field(
+        default=None,
+        metadata={"help": "Use hidden_states[i] of the backbone (negative: from the end; for a timm CNN, its "
+                  "stages) instead of last_hidden_state. None: the last hidden state."},
+    )
+
     # --- Predictor --------------------------------------------------------------------------------------
     predictor_type: PredictorType = field(
         default="pretrained_lm", metadata={"help": "'pretrained_lm' (layers of a causal LM) or 'fresh'."}

@@ -85,6 +85,7 @@ class VLJEPAModel(PersistenceMixin, nn.Module):
             processor_overrides=config.x_encoder_processor_overrides,
             token_selection=config.x_encoder_token_selection,
             pooled_grid_size=config.x_encoder_pooled_grid_size,
+            feature_layer=config.x_encoder_feature_layer,
         )
         _check_recorded_dim(config, "x_encoder_dim", x_encoder.hidden_size)
         lm_path = resolve(config.predictor_model_id, config.predictor_revision)

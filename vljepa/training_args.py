@@ -53,6 +53,9 @@ class ModelArguments:
         "'patch': spatial patch tokens only; 'all': every output token.", default="patch"
     )
     x_encoder_pooled_grid_size: int | None = _help("Average-pool the token grid to g x g (None: keep).", default=None)
+    x_encoder_feature_layer: int | None = _help(
+        "Use the backbone's hidden_states[i] (negative: from the end) instead of its last hidden state.", default=None
+    )
     predictor_type: Literal["pretrained_lm", "fresh"] = _help(
         "Predictor from the last layers of a causal LM, or a fresh transformer.", default="pretrained_lm"
     )
@@ -98,6 +101,7 @@ class ModelArguments:
             x_encoder_processor_overrides=self.processor_overrides,
             x_encoder_token_selection=self.x_encoder_token_selection,
             x_encoder_pooled_grid_size=self.x_encoder_pooled_grid_size,
+            x_encoder_feature_layer=self.x_encoder_feature_layer,
             y_encoder_id=self.y_encoder_id,
             y_encoder_revision=self.y_encoder_revision,
             y_encoder_frozen=self.y_encoder_frozen,

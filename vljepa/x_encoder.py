@@ -13,6 +13,7 @@ A video is a sequence of frames: each frame is encoded and the frames' tokens ar
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 from collections.abc import Sequence
@@ -68,6 +69,8 @@ class XEncoder(nn.Module):
         processor_overrides: deep-merged into the image-processor config (e.g. another input size).
         token_selection: ``"patch"`` keeps spatial patch tokens only; ``"all"`` keeps every output token.
         pooled_grid_size: average-pool the spatial token grid to ``g x g`` tokens (``None``: keep it).
+        feature_layer: take ``hidden_states[feature_layer]`` (negative counts from the end, as LLaVA's
+            ``vision_feature_layer``) instead of ``last_hidden_state``; for a timm CNN these are its stages.
         channels_last: run the backbone in channels-last memory format (faster convolutions).
 
     Example::
@@ -84,6 +87,7 @@ class XEncoder(nn.Module):
         processor_overrides: dict[str, Any] | None = None,
         token_selection: str = "patch",
         pooled_grid_size: int | None = None,
+        feature_layer: int | None = None,
         channels_last: bool = True,
     ) -> None:
         super().__init__()
@@ -95,6 +99,7 @@ class XEncoder(nn.Module):
         self.frozen = frozen
         self.token_selection = token_selection
         self.pooled_grid_size = pooled_grid_size
+        self.feature_layer = feature_layer
         self.processor_overrides = dict(processor_overrides or {})
         if frozen:
             self.backbone.requires_grad_(False)
@@ -127,6 +132,7 @@ class XEncoder(nn.Module):
             "processor": {k: v for k, v in processor_config.items() if not k.startswith("_")},
             "token_selection": self.token_selection,
             "pooled_grid_size": self.pooled_grid_size,
+            "feature_layer": self.feature_layer,
         }
 
     def preprocess(self, images: Sequence[Image.Image]) -> torch.Tensor:
@@ -140,11 +146,17 @@ class XEncoder(nn.Module):
         pixel_values = pixel_values.to(self.device, dtype=next(self.backbone.parameters()).dtype).contiguous(
             memory_format=self.memory_format
         )
-        if self.frozen:
-            with torch.no_grad():
+        with torch.no_grad() if self.frozen else contextlib.nullcontext():
+            if self.feature_layer is None:
                 hidden = self.backbone(pixel_values=pixel_values).last_hidden_state
-        else:
-            hidden = self.backbone(pixel_values=pixel_values).last_hidden_state
+            else:
+                states = self.backbone(pixel_values=pixel_values, output_hidden_states=True).hidden_states
+                if not -len(states) <= self.feature_layer < len(states):
+                    raise ValueError(
+                        f"x_encoder_feature_layer={self.feature_layer} but {type(self.backbone).__name__} returns "
+                        f"{len(states)} hidden states"
+                    )
+                hidden = states[self.feature_layer]
         return self._select_tokens(hidden, pixel_values.shape[-2:])
 
     def _select_tokens(self, hidden: torch.Tensor, image_hw: torch.Size) -> torch.Tensor:

@@ -4,6 +4,7 @@
     accelerate launch --config_file recipes/accelerate/multi-gpu-ddp.yaml -m llm_jepa.cli train RECIPE.yaml
     llm-jepa eval ...      # llm_jepa.evaluate:main
     llm-jepa compare ...   # llm_jepa.compare:main
+    llm-jepa push DIR --repo_id user/name   # jepa_core.hub.push_main (safetensors only, model card)
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ USAGE = """usage: llm-jepa {train,eval,compare} [args ...]
   train RECIPE.yaml [--field value ...]   fine-tune with the LLM-JEPA objective (see recipes/llm_jepa/)
   eval ...                                generate and score a trained model (llm-jepa eval --help)
   compare ...                             LLM-JEPA vs. plain fine-tuning over seeds (llm-jepa compare --help)
+  push DIR --repo_id user/name            publish a trained folder to the Hub (llm-jepa push --help)
 """
 
 SUBCOMMANDS = {
     "train": ("llm_jepa.train", "main"),
     "eval": ("llm_jepa.evaluate", "main"),
     "compare": ("llm_jepa.compare", "main"),
+    "push": ("jepa_core.hub", "push_main"),
 }
+KEYWORDS = {"push": {"kind": "llm-jepa"}}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     module_name, function_name = SUBCOMMANDS[command]
     function = getattr(importlib.import_module(module_name), function_name)
-    result = function(rest)
+    result = function(rest, **KEYWORDS.get(command, {}))
     return result if isinstance(result, int) else 0
 
 

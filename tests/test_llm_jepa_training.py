@@ -129,8 +129,9 @@ def test_train_writes_run_folder_and_model_card(tiny_llama3, tmp_path):
                  "train_results.json", "eval_results.json", "trainer_state.json"):
         assert (out / name).is_file(), name
     card = (out / "README.md").read_text()
-    assert "| lambda (`jepa_loss_weight`) | 2 |" in card and "| d (`jepa_loss`) | l2 |" in card
-    assert "| k (`num_pred_tokens`) | 2 |" in card and "base_model:" in card and "eval_lm_loss" in card
+    assert "| lambda (jepa_loss_weight) | 2 |" in card and "| d (jepa_loss) | l2 |" in card
+    assert "| k (num_pred_tokens) | 2 |" in card and "| JEPA-term dropout | 0.5 |" in card
+    assert "eval_lm_loss" in card and "final lm_loss" in card and "load_for_inference" in card
     saved = json.loads((out / "llm_jepa_config.json").read_text())
     assert saved["objective"]["jepa_dropout"] == 0.5 and saved["weights"] == "adapter"
     assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == str(tiny_llama3)
@@ -166,7 +167,9 @@ def test_push_to_hub_uploads_the_folder_with_the_jepa_card(tiny_llama3, tmp_path
     trainer.train()
     trainer.push_to_hub()
     assert len(uploads) == 1 and uploads[0]["repo_id"] == "someone/tiny-llm-jepa"
-    assert "# someone/tiny-llm-jepa" in uploads[0]["card"] and "| k (`num_pred_tokens`) | 2 |" in uploads[0]["card"]
+    card = uploads[0]["card"]
+    assert "# tiny-llm-jepa" in card and "| k (num_pred_tokens) | 2 |" in card
+    assert 'snapshot_download("someone/tiny-llm-jepa")' in card and "llm-jepa" in card.split("---")[1]
     assert {"adapter_model.safetensors", "llm_jepa_config.json", "tokenizer.json"} <= set(uploads[0]["files"])
 
 

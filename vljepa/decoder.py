@@ -38,9 +38,10 @@ class YDecoderConfig(PreTrainedConfig):
 
     Example::
 
-        >>> config = YDecoderConfig(embedding_dim=384, language_model_init="scratch")
-        >>> config.finetuning
+        >>> YDecoderConfig(embedding_dim=384).finetuning          # a fresh small LM trains fully
         'full'
+        >>> YDecoderConfig(language_model_init="pretrained", language_model_num_layers=4).finetuning
+        'lora'
     """
 
     model_type = "vljepa_ydecoder"
@@ -49,7 +50,7 @@ class YDecoderConfig(PreTrainedConfig):
     num_prefix_tokens: int = field(default=4, metadata={"help": "Number k of soft prefix tokens."})
     projection_hidden_dim: int = field(default=512, metadata={"help": "Hidden width of the prefix MLP."})
     language_model_init: LanguageModelInit = field(
-        default="pretrained",
+        default="scratch",
         metadata={"help": "'pretrained': the causal LM language_model_id; 'scratch': a fresh small Llama with "
                   "a byte-level BPE tokenizer trained on the training captions."},
     )
@@ -245,8 +246,12 @@ class YDecoder(nn.Module):
         max_new_tokens: int | None = None,
         num_beams: int = 1,
         batch_size: int = 64,
+        min_new_tokens: int = 0,
     ) -> list[str]:
-        """``[N, D]`` embeddings -> ``N`` captions, greedy (``num_beams=1``) or by beam search."""
+        """``[N, D]`` embeddings -> ``N`` captions, greedy (``num_beams=1``) or by beam search.
+
+        ``min_new_tokens`` forbids EOS before that many tokens (for fixed-length latency measurements).
+        """
         if num_beams < 1:
             raise ValueError(f"num_beams must be >= 1, got {num_beams}")
         max_new_tokens = max_new_tokens or self.config.max_caption_tokens
@@ -259,7 +264,7 @@ class YDecoder(nn.Module):
                 mask = torch.ones(prefix.shape[:2], dtype=torch.long, device=prefix.device)
                 generated = self.language_model.generate(
                     inputs_embeds=prefix, attention_mask=mask, max_new_tokens=max_new_tokens, num_beams=num_beams,
-                    do_sample=False, eos_token_id=self.tokenizer.eos_token_id,
+                    min_new_tokens=min_new_tokens, do_sample=False, eos_token_id=self.tokenizer.eos_token_id,
                     pad_token_id=self.tokenizer.pad_token_id,
                 )
                 captions += [
@@ -326,3 +331,41 @@ class YDecoder(nn.Module):
 
     def num_trainable_parameters(self) -> int:
         return sum(param.numel() for param in self.parameters() if param.requires_grad)
+
+
+class DecodingModel:
+    """A VL-JEPA model (any :class:`eval.protocol.EmbeddingModel` with ``predict``) plus a :class:`YDecoder`:
+    generative captioning and open-ended VQA (predict an embedding, then decode it).
+
+    Every other attribute is the wrapped model's, so the wrapper passes for the model in the eval runners
+    and adds ``generate_captions`` (:class:`eval.protocol.CaptionGenerator`).
+
+    Example::
+
+        >>> captioner = DecodingModel(model, YDecoder.from_pretrained("run/decoder"))   # doctest: +SKIP
+        >>> captioner.generate_captions(images)                                          # list[str]
+        >>> captioner.generate_answers(images, ["what color is the shape?"] * len(images))
+    """
+
+    def __init__(self, model: object, decoder: YDecoder, *, max_new_tokens: int | None = None, num_beams: int = 1):
+        self.model = model
+        self.decoder = decoder
+        self.max_new_tokens = max_new_tokens
+        self.num_beams = num_beams
+
+    def __getattr__(self, name: str):
+        return getattr(self.model, name)
+
+    def decode(self, embeddings: torch.Tensor, *, batch_size: int = 64) -> list[str]:
+        """``[N, D]`` shared-space embeddings -> ``N`` texts."""
+        return self.decoder.decode(
+            embeddings, max_new_tokens=self.max_new_tokens, num_beams=self.num_beams, batch_size=batch_size
+        )
+
+    def generate_captions(self, images: Sequence, *, batch_size: int = 32) -> list[str]:
+        """One caption per image: the decoded query-free predicted embedding."""
+        return self.decode(self.model.embed_images(images, batch_size=batch_size), batch_size=batch_size)
+
+    def generate_answers(self, images: Sequence, questions: Sequence[str], *, batch_size: int = 32) -> list[str]:
+        """Open-ended answers: the decoded predicted embedding of each (image, question)."""
+        return self.decode(self.model.predict(images, list(questions), batch_size=batch_size), batch_size=batch_size)

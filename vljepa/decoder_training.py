@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import logging
 import math
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -54,6 +56,10 @@ class DecoderTrainingArguments:
     captions_file: str | None = field(
         default=None, metadata={"help": "A UTF-8 text file with one caption per line (instead of a dataset)."}
     )
+    extra_captions: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Texts added to the training texts, e.g. the caption of idle stream windows."},
+    )
     embedding_source: EmbeddingSource = field(
         default="sentence_transformer",
         metadata={"help": "'sentence_transformer': embed captions with embedding_model directly; 'vljepa': "
@@ -74,8 +80,35 @@ class DecoderTrainingArguments:
     logging_steps: int = field(default=50, metadata={"help": "Log the mean loss every this many steps."})
     seed: int = field(default=0, metadata={"help": "Seed of initialisation, batch sampling and noise."})
     device: str = field(default="cpu", metadata={"help": "Torch device to train on ('cpu', 'cuda', ...)."})
+    num_threads: int | None = field(
+        default=None, metadata={"help": "torch CPU threads (None: torch default; 1 avoids oversubscription on a "
+                                "busy machine)."}
+    )
+    validation_fraction: float = field(
+        default=0.1, metadata={"help": "Share of the prediction pairs held out to measure the fine-tuning stage."}
+    )
+    prediction_dataset: str | None = field(
+        default=None,
+        metadata={"help": "Captioning dataset whose images the VL-JEPA model (embedding_source='vljepa') embeds "
+                  "for a second stage on (predicted embedding, caption) pairs; None: text only."},
+    )
+    prediction_split: str = field(default="train", metadata={"help": "Split of prediction_dataset."})
+    prediction_dataset_options: str = field(
+        default="{}", metadata={"help": "JSON object of keyword arguments for load_vl_dataset (prediction stage)."}
+    )
+    prediction_max_samples: int | None = field(
+        default=None, metadata={"help": "Use only the first N images of prediction_dataset."}
+    )
+    prediction_steps: int = field(default=200, metadata={"help": "Optimiser steps of the prediction stage."})
+    prediction_learning_rate: float = field(
+        default=5e-4, metadata={"help": "Peak learning rate of the prediction stage."}
+    )
 
     def __post_init__(self) -> None:
+        from vljepa.training_args import json_mapping
+
+        for name in ("caption_dataset_options", "prediction_dataset_options"):
+            setattr(self, name, json_mapping(getattr(self, name), name))
         for name in ("max_steps", "batch_size", "logging_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -85,6 +118,12 @@ class DecoderTrainingArguments:
             raise ValueError(f"embedding_noise_std must be >= 0, got {self.embedding_noise_std}")
         if self.embedding_source not in ("sentence_transformer", "vljepa"):
             raise ValueError(f"embedding_source must be 'sentence_transformer' or 'vljepa', got {self.embedding_source!r}")
+        if self.prediction_dataset is not None and self.embedding_source != "vljepa":
+            raise ValueError("prediction_dataset needs embedding_source='vljepa' (a model to predict embeddings)")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ValueError(f"validation_fraction must be in [0, 1), got {self.validation_fraction}")
+        if self.prediction_steps < 1 or self.prediction_learning_rate <= 0:
+            raise ValueError("need prediction_steps >= 1 and prediction_learning_rate > 0")
 
 
 def config_arguments_class(config_class: type = YDecoderConfig) -> type:
@@ -216,11 +255,14 @@ def reconstruction_report(
     return {"exact_match": exact, "cider": score, "noise_std": noise_std, "count": len(captions)}
 
 
+def _options(text: str, name: str) -> dict[str, Any]:
+    from vljepa.training_args import json_mapping
+
+    return json.loads(json_mapping(text, name))
+
+
 def load_training_captions(args: DecoderTrainingArguments) -> list[str]:
     """The training texts: lines of ``captions_file``, or the annotation texts / captions of a dataset."""
-    import json
-    from pathlib import Path
-
     if args.captions_file is not None:
         path = Path(args.captions_file)
         if not path.is_file():
@@ -231,12 +273,7 @@ def load_training_captions(args: DecoderTrainingArguments) -> list[str]:
         return captions
     from vljepa.data import load_vl_dataset
 
-    try:
-        options = json.loads(args.caption_dataset_options)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"caption_dataset_options is not valid JSON: {error}") from error
-    if not isinstance(options, dict):
-        raise TypeError(f"caption_dataset_options must be a JSON object, got {args.caption_dataset_options!r}")
+    options = _options(args.caption_dataset_options, "caption_dataset_options")
     dataset = load_vl_dataset(args.caption_dataset, args.caption_split, **options)
     if "annotations" in dataset.column_names:
         captions = [item["text"] for row in dataset.select_columns(["annotations"]) for item in row["annotations"]]
@@ -250,3 +287,90 @@ def load_training_captions(args: DecoderTrainingArguments) -> list[str]:
     if not captions:
         raise ValueError(f"dataset {args.caption_dataset!r} ({args.caption_split}) yielded no captions")
     return captions
+
+
+def _prediction_pairs(model: Any, args: DecoderTrainingArguments) -> tuple[torch.Tensor, list[list[str]]]:
+    """Predicted (query-free) embeddings ``[N, D]`` of a captioning dataset's images and their captions."""
+    from vljepa.data import load_vl_dataset
+
+    options = _options(args.prediction_dataset_options, "prediction_dataset_options")
+    dataset = load_vl_dataset(args.prediction_dataset, args.prediction_split, **options)
+    if "captions" not in dataset.column_names:
+        raise ValueError(f"prediction_dataset {args.prediction_dataset!r} is not a captioning dataset (no 'captions')")
+    if args.prediction_max_samples is not None:
+        dataset = dataset.select(range(min(args.prediction_max_samples, len(dataset))))
+    embeddings = model.embed_images(list(dataset["image"]), batch_size=args.batch_size)
+    return embeddings, [list(captions) for captions in dataset["captions"]]
+
+
+def _caption_report(decoder: YDecoder, embeddings: torch.Tensor, references: list[list[str]]) -> dict[str, float]:
+    from eval.captioning import cider
+
+    decoded = decoder.decode(embeddings)
+    exact = sum(text.strip().lower() in {r.strip().lower() for r in refs} for text, refs in zip(decoded, references))
+    score = cider(dict(enumerate(decoded)), dict(enumerate(references)))
+    return {"cider": score, "exact_match": exact / len(references), "count": len(references)}
+
+
+def run_decoder_training(model_args: Any, args: DecoderTrainingArguments, *, argv: list[str] | None = None) -> dict:
+    """Train a Y-decoder as described by ``YDecoderArguments`` + ``args``; save it to ``output_dir/decoder``.
+
+    Writes ``config.yaml``/``run_info.json`` and ``metrics.json`` (loss history, reconstruction of the
+    training texts clean and noisy, and, with a prediction stage, held-out CIDEr before and after it).
+    """
+    from jepa_core.rundir import write_json, write_run_metadata
+
+    if args.num_threads:
+        torch.set_num_threads(args.num_threads)
+    out = Path(args.output_dir)
+    write_run_metadata(out, {"decoder": model_args, "training": args}, argv=argv)
+    torch.manual_seed(args.seed)
+    captions = load_training_captions(args) + list(args.extra_captions)
+    unique = list(dict.fromkeys(captions))
+    logger.info("%d training texts (%d distinct)", len(captions), len(unique))
+    model = None
+    if args.embedding_source == "vljepa":
+        from vljepa.auto import load_pretrained
+
+        model = load_pretrained(args.embedding_model)
+
+        def embed(texts: Sequence[str]) -> torch.Tensor:
+            return model.embed_texts(list(texts), batch_size=args.batch_size)
+    else:
+        embed = sentence_transformer_embedder(args.embedding_model, device=args.device)
+    # Distinct texts are sampled uniformly: a rare text (e.g. the idle caption) must decode as well as a
+    # frequent one, and reconstruction does not depend on how often a text occurs.
+    table = embed(unique).float()
+    config = model_args.to_config()
+    if config.embedding_dim != table.shape[1]:
+        logger.info("embedding_dim set to %d, the width of %s", table.shape[1], args.embedding_model)
+        config.embedding_dim = int(table.shape[1])
+    decoder = YDecoder.build(config, captions=unique)
+    logger.info("Y-decoder: %d trainable parameters", decoder.num_trainable_parameters())
+    metrics: dict[str, Any] = {"trainable_parameters": decoder.num_trainable_parameters(),
+                               "num_texts": len(captions), "num_distinct_texts": len(unique)}
+    metrics["text_history"] = train_decoder(decoder, table, unique, args)
+    sample = table[: min(256, len(unique))]
+    metrics["reconstruction"] = {
+        f"noise_{std:g}": reconstruction_report(decoder, sample, unique[: sample.shape[0]], noise_std=std)
+        for std in sorted({0.0, args.embedding_noise_std})
+    }
+    if args.prediction_dataset is not None:
+        predicted, references = _prediction_pairs(model, args)
+        held = max(1, int(len(references) * args.validation_fraction)) if args.validation_fraction else 0
+        train_rows = list(range(held, len(references)))
+        if not train_rows:
+            raise ValueError("prediction_dataset is too small to hold out a validation share and still train")
+        if held:
+            metrics["prediction_validation_before"] = _caption_report(decoder, predicted[:held], references[:held])
+        pairs = [(row, text) for row in train_rows for text in references[row]]
+        metrics["prediction_history"] = train_decoder(
+            decoder, predicted[torch.tensor([row for row, _ in pairs])], [text for _, text in pairs],
+            dataclasses.replace(args, embedding_noise_std=0.0),
+            max_steps=args.prediction_steps, learning_rate=args.prediction_learning_rate,
+        )
+        if held:
+            metrics["prediction_validation_after"] = _caption_report(decoder, predicted[:held], references[:held])
+    decoder.save_pretrained(out / "decoder")
+    write_json(out / "metrics.json", metrics)
+    return metrics

@@ -28,7 +28,14 @@ import numpy as np
 import torch
 
 from eval.captioning import cider
-from vljepa.selective import DecodeEvent, TimedCaption, caption_events, drift_events, uniform_events, ward_events
+from vljepa.selective import (
+    DecodeEvent,
+    TimedCaption,
+    caption_events,
+    drift_events,
+    uniform_events,
+    ward_events,
+)
 
 PolicyName = Literal["uniform", "ward", "drift"]
 
@@ -59,16 +66,6 @@ def window_timestamps(num_frames: int, fps: float, *, window_frames: int = 1) ->
     ends = torch.arange(num_frames, dtype=torch.float64)
     starts = (ends - (window_frames - 1)).clamp(min=0)
     return ((starts + ends + 1) / 2) / fps
-
-
-def frame_windows(frames: Sequence[Any], window_frames: int) -> list[Any]:
-    """Per frame, the single frame (``w = 1``) or the list of the ``w`` frames ending there (a short video;
-    the first windows repeat the first frame so every window has ``w`` frames)."""
-    if window_frames < 1:
-        raise ValueError(f"window_frames must be >= 1, got {window_frames}")
-    if window_frames == 1:
-        return list(frames)
-    return [[frames[max(0, t - k)] for k in range(window_frames - 1, -1, -1)] for t in range(len(frames))]
 
 
 def oracle_stream_embeddings(

@@ -12,6 +12,8 @@ the last incomplete global batch of an epoch is dropped (equal batch sizes on al
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import math
 import random
@@ -91,6 +93,30 @@ def query_stage(dataset: datasets.Dataset, *, epochs: float, source: str) -> Tra
         image_rows=list(range(len(questions))),
         epochs=epochs,
     )
+
+
+def load_stages(args, accelerator=None) -> list[TrainingStage]:
+    """The caption and/or query stages a :class:`~vljepa.training_args.TrainingArguments` asks for.
+
+    With an ``accelerate.Accelerator``, the main process builds (and caches) each dataset first.
+    """
+    from vljepa.data import load_vl_dataset
+
+    stages = []
+    for name, dataset_name, split, kwargs, epochs in (
+        ("caption", args.caption_dataset, args.caption_split, args.caption_dataset_kwargs, args.caption_epochs),
+        ("query", args.query_dataset, args.query_split, args.query_dataset_kwargs, args.query_epochs),
+    ):
+        if dataset_name is None:
+            continue
+        first = accelerator.main_process_first() if accelerator is not None else contextlib.nullcontext()
+        with first:
+            dataset = load_vl_dataset(dataset_name, split, **json.loads(kwargs))
+        if args.max_train_samples is not None:
+            dataset = dataset.select(range(min(args.max_train_samples, len(dataset))))
+        build = caption_stage if name == "caption" else query_stage
+        stages.append(build(dataset, epochs=epochs, source=f"{dataset_name}[{split}]"))
+    return stages
 
 
 def first_rows_per_image(dataset: datasets.Dataset) -> dict[int, int]:

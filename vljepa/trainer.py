@@ -36,12 +36,10 @@ from jepa_core.rundir import write_json, write_run_metadata
 from vljepa.evaluation import evaluate_model, load_eval_dataset
 from vljepa.feature_cache import FeatureCache
 from vljepa.train_data import (
-    TrainingStage,
     build_feature_table,
-    caption_stage,
     draw_targets,
+    load_stages,
     micro_batch_indices,
-    query_stage,
 )
 from vljepa.training_args import ModelArguments, TrainingArguments
 
@@ -112,25 +110,6 @@ class VLJEPATrainer:
         self.position = {"stage_index": 0, "micro_step": 0}
 
     # ------------------------------------------------------------------------------------------------
-    def _stages(self) -> list[TrainingStage]:
-        from vljepa.data import load_vl_dataset
-
-        args, stages = self.args, []
-        for name, dataset_name, split, kwargs, epochs in (
-            ("caption", args.caption_dataset, args.caption_split, args.caption_dataset_kwargs, args.caption_epochs),
-            ("query", args.query_dataset, args.query_split, args.query_dataset_kwargs, args.query_epochs),
-        ):
-            if dataset_name is None:
-                continue
-            with self.accelerator.main_process_first():
-                dataset = load_vl_dataset(dataset_name, split, **json.loads(kwargs))
-            if args.max_train_samples is not None:
-                dataset = dataset.select(range(min(args.max_train_samples, len(dataset))))
-            source = f"{dataset_name}[{split}]"
-            build = caption_stage if name == "caption" else query_stage
-            stages.append(build(dataset, epochs=epochs, source=source))
-        return stages
-
     def _feature_cache(self, model) -> FeatureCache | None:
         if not self.args.cache_features:
             return None
@@ -212,7 +191,7 @@ class VLJEPATrainer:
             write_run_metadata(self.output_dir, {"model": self.model_args, "training": args}, argv=self.argv)
         model = build_model(self.model_args)
         cache = self._feature_cache(model)
-        stages = self._stages()
+        stages = load_stages(args, self.accelerator)
         table = None
         if cache is not None:
             model.x_encoder.feature_cache = cache

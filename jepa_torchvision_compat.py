@@ -34,8 +34,10 @@ def declare_missing_ops() -> bool:
     spec = importlib.util.find_spec("torchvision")
     if spec is None or not spec.submodule_search_locations:
         return False
-    import torch
+    import torch  # importing torch can itself import torchvision (and re-enter here): check again below
 
+    if _LIBRARY is not None or hasattr(torch.ops.torchvision, "nms"):
+        return _LIBRARY is not None
     libraries = sorted(Path(next(iter(spec.submodule_search_locations))).glob("_C*.so"))
     try:
         if not libraries:
@@ -44,7 +46,7 @@ def declare_missing_ops() -> bool:
         return False
     except (OSError, RuntimeError):
         pass
-    _LIBRARY = torch.library.Library("torchvision", "DEF")
+    _LIBRARY = torch.library.Library("torchvision", "FRAGMENT")
     _LIBRARY.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
     _LIBRARY.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
     warnings.warn(
@@ -52,7 +54,7 @@ def declare_missing_ops() -> bool:
         "wheel next to a CPU torch); its pure-Python parts, which timm needs, work; torchvision.ops.nms "
         "and friends raise if called.",
         RuntimeWarning,
-        stacklevel=2,
+        stacklevel=3,
     )
     return True
 

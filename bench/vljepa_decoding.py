@@ -7,7 +7,8 @@
 
 1. ``windows``: training (split ``train``) and validation (split ``validation``) streams cut into
    1-second windows (4 frames tiled 2x2), captioned with the event each window shows, written as an image
-   folder (``<out>/windows/{train,validation}/metadata.jsonl``);
+   folder (``<out>/windows/{train,validation}/metadata.jsonl``), keeping every window that shows an event
+   and every 4th idle one;
 2. ``vljepa``: ``vljepa train recipes/vljepa/ydecoder-streams-vljepa.yaml`` on the train windows;
 3. ``decoder``: ``vljepa train-decoder recipes/vljepa/ydecoder-streams-vljepa-decoder.yaml``: text only in
    the model's Y-space, then fine-tuned on the model's predictions for the validation windows;
@@ -49,7 +50,8 @@ def step_windows(out: Path, args: argparse.Namespace) -> None:
     for split, count in (("train", args.num_train_streams), ("validation", args.num_validation_streams)):
         streams = load_vl_dataset("streams", split, seed=0, num_streams=count, **STREAMS)
         folder = write_window_caption_folder(
-            streams, out / "windows" / split, window_frames=args.window_frames, stride=args.stride, idle_text=IDLE_TEXT
+            streams, out / "windows" / split, window_frames=args.window_frames, idle_text=IDLE_TEXT,
+            event_stride=args.event_stride, idle_stride=args.idle_stride,
         )
         logger.info("wrote %s windows of %d streams to %s", split, count, folder)
 
@@ -157,10 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["pipeline", "lm-choice"])
     parser.add_argument("--output_dir", default=None, help="default: runs/decoding-pipeline or runs/decoder-lm-choice")
     parser.add_argument("--steps", nargs="+", choices=list(STEPS), default=list(STEPS), help="pipeline steps to run")
-    parser.add_argument("--num_train_streams", type=int, default=60)
+    parser.add_argument("--num_train_streams", type=int, default=120)
     parser.add_argument("--num_validation_streams", type=int, default=12)
     parser.add_argument("--window_frames", type=int, default=4)
-    parser.add_argument("--stride", type=int, default=2, help="keep every n-th training window")
+    parser.add_argument("--event_stride", type=int, default=1, help="keep every n-th window showing an event")
+    parser.add_argument("--idle_stride", type=int, default=4, help="keep every n-th window showing no event")
     parser.add_argument("--variants", nargs="+", choices=list(LM_VARIANTS), default=list(LM_VARIANTS))
     parser.add_argument("--lm_steps", type=int, default=300, help="lm-choice: training steps per variant")
     parser.add_argument("--full_lm_steps", type=int, default=20,

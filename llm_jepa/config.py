@@ -251,6 +251,14 @@ class LLMJepaTrainingArguments(TrainingArguments, JepaObjectiveConfig):
         },
     )
 
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={
+            "help": "Train into an output_dir that already holds a finished model (its files are replaced). "
+            "Without it that is an error, so a finished run is never clobbered by accident."
+        },
+    )
+
     def __post_init__(self) -> None:
         if self.remove_unused_columns:
             raise ValueError(

@@ -60,14 +60,21 @@ def train(
     import transformers
     from transformers import set_seed
 
+    from jepa_core.config import ConfigError
     from jepa_core.rundir import write_run_metadata
-    from llm_jepa.modeling import load_model_for_training, save_trained
+    from llm_jepa.modeling import SAVED_CONFIG_NAME, load_model_for_training, save_trained
     from llm_jepa.packing import LLMJepaCollator
     from llm_jepa.trainer import LLMJepaTrainer
     from llm_jepa.views import ViewTokenizer, tokenize_views_dataset
 
     transformers.utils.logging.set_verbosity(train_args.get_process_log_level())
     output_dir = Path(train_args.output_dir)
+    finished = (output_dir / SAVED_CONFIG_NAME).is_file()
+    if finished and not train_args.overwrite_output_dir and train_args.resume_from_checkpoint is None:
+        raise ConfigError(
+            f"output_dir {output_dir} already holds a trained model ({SAVED_CONFIG_NAME}); pass "
+            "--overwrite_output_dir true to replace it, or choose another output_dir"
+        )
     if train_args.should_save:
         sections = {"model": model_args, "data": data_args, "training": train_args}
         write_run_metadata(output_dir, sections, argv=list(argv) if argv is not None else None)

@@ -59,7 +59,7 @@ class _TermAccumulator:
             self.jepa_batches += 1
         if "text_fallback" in inputs:
             self.examples += int(inputs["text_fallback"].numel())
-            self.fallbacks += int(inputs["text_fallback"].sum())
+            self.fallbacks = self.fallbacks + inputs["text_fallback"].sum()  # a tensor: no device sync per step
 
     def means(self, reduce: Any, prefix: str = "") -> dict[str, float]:
         """Means over the accumulated micro-batches, averaged over processes by ``reduce``."""
@@ -67,7 +67,8 @@ class _TermAccumulator:
             return {}
         device = self.lm_sum.device if isinstance(self.lm_sum, torch.Tensor) else None
         stats = torch.tensor(
-            [float(self.lm_sum), float(self.jepa_sum), self.batches, self.jepa_batches, self.examples, self.fallbacks],
+            [float(self.lm_sum), float(self.jepa_sum), self.batches, self.jepa_batches, self.examples,
+             float(self.fallbacks)],
             dtype=torch.float64, device=device,
         )
         lm_sum, jepa_sum, batches, jepa_batches, examples, fallbacks = reduce(stats).tolist()

@@ -6,7 +6,9 @@ import json
 
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file
+from test_vljepa_kit import tiny_model, vl_tiny_st  # noqa: F401  (fixtures)
 
 from vljepa.decoder import DecodingModel, YDecoder, YDecoderConfig
 from vljepa.decoder_training import (
@@ -14,6 +16,7 @@ from vljepa.decoder_training import (
     YDecoderArguments,
     noisy,
     reconstruction_report,
+    run_decoder_training,
     train_decoder,
 )
 
@@ -232,3 +235,34 @@ def test_train_decoder_main_reports_bad_recipes(tmp_path, capsys):
     status = train_decoder_main(["--output_dir", str(tmp_path), "--finetuning", "lora"])
     assert status == 2
     assert "scratch LM must train fully" in capsys.readouterr().err
+
+
+def test_training_in_a_vljepa_space_with_a_prediction_stage(tiny_model, tmp_path):  # noqa: F811
+    tiny_model.save_pretrained(tmp_path / "model")
+    images = tmp_path / "images"
+    images.mkdir()
+    with (images / "metadata.jsonl").open("w") as handle:
+        for i, caption in enumerate(CAPTIONS * 2):
+            Image.new("RGB", (32, 32), (40 * i, 0, 0)).save(images / f"{i}.png")
+            handle.write(json.dumps({"file_name": f"{i}.png", "caption": caption}) + "\n")
+    (tmp_path / "captions.txt").write_text("\n".join(CAPTIONS))
+    model_args = YDecoderArguments(projection_hidden_dim=32, scratch_hidden_size=32, scratch_num_heads=2,
+                                   scratch_intermediate_size=64, scratch_vocab_size=300)
+    args = DecoderTrainingArguments(
+        output_dir=str(tmp_path / "run"), captions_file=str(tmp_path / "captions.txt"), embedding_source="vljepa",
+        embedding_model=str(tmp_path / "model"), max_steps=10, logging_steps=5, batch_size=4,
+        prediction_dataset="folder", prediction_dataset_options={"root": str(images)}, prediction_steps=5,
+        validation_fraction=0.25,
+    )
+    metrics = run_decoder_training(model_args, args)
+    assert metrics["prediction_validation_before"]["count"] == 2  # 25% of the 8 images held out
+    assert metrics["prediction_validation_after"]["count"] == 2
+    assert metrics["prediction_history"][-1]["step"] == 5
+    decoder = YDecoder.from_pretrained(tmp_path / "run" / "decoder")
+    assert decoder.config.embedding_dim == tiny_model.config.embedding_dim  # the model's shared space
+    assert len(decoder.decode(tiny_model.embed_texts(CAPTIONS[:2]))) == 2
+
+
+def test_prediction_stage_needs_a_model():
+    with pytest.raises(ValueError, match="embedding_source='vljepa'"):
+        DecoderTrainingArguments(output_dir="x", prediction_dataset="folder")

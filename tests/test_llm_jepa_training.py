@@ -137,6 +137,10 @@ def test_train_writes_run_folder_and_model_card(tiny_llama3, tmp_path):
     assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == str(tiny_llama3)
     logged = json.loads((out / "trainer_state.json").read_text())["log_history"]
     assert any("lm_loss" in entry and "jepa_term_rate" in entry for entry in logged)
+    from jepa_core.config import ConfigError
+
+    with pytest.raises(ConfigError, match="overwrite_output_dir"):  # a finished run is not clobbered
+        train(model_args, data_args, args, train_dataset=_messages())
 
 
 def test_save_merged_writes_a_plain_model(tiny_llama3, tmp_path):

@@ -235,3 +235,21 @@ def test_oracle_embeddings_follow_the_annotations():
     )
     assert stream.duration_s == 4.0
     assert stream.embeddings[:, 3].tolist() == [0, 0, 1, 1, 0, 0, 0, 0]  # frames centred in [1, 2) s
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"embedding_source": "model"}, "needs --model"),
+        ({"tuning_seed": 3, "test_seed": 3}, "must differ"),
+        ({"uniform_rates": [0.5]}, "at least two values"),
+        ({"baseline_rate": 8.0}, "within uniform_rates"),
+        ({"match_tolerance": 1.0}, "match_tolerance"),
+    ],
+)
+def test_benchmark_arguments_are_validated(overrides, message):
+    from vljepa.decoding_benchmark import DecodingBenchmarkArguments
+
+    values = {"embedding_source": "oracle", "decoder": "d", **overrides}
+    with pytest.raises(ValueError, match=message):
+        DecodingBenchmarkArguments(**values)

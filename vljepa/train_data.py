@@ -190,3 +190,45 @@ def draw_targets(stage: TrainingStage, indices: Sequence[int], *, seed: int, epo
         else:
             targets.append(options[random.Random(f"{seed}-{epoch}-{index}").randrange(len(options))])
     return targets
+
+
+class MicroBatches(torch.utils.data.Dataset):
+    """The micro-batches ``[start, stop)`` of a stage for one process, as a map-style dataset.
+
+    Item ``k`` is a dict with ``queries``, ``targets`` and either ``visual_tokens [b, T, D]`` (rows of the
+    feature table) or ``pixel_values [b, 3, H, W]`` (images decoded and preprocessed by the X-encoder's
+    processor), so a ``DataLoader`` with workers can prepare batches in parallel with training.
+    """
+
+    def __init__(
+        self, stage: TrainingStage, *, stage_index: int, start: int, stop: int, seed: int, global_batch_size: int,
+        process_index: int, num_processes: int, table: torch.Tensor | None = None, preprocess=None,
+    ) -> None:
+        if table is None and preprocess is None:
+            raise ValueError("MicroBatches needs a feature table or an image preprocessing function")
+        self.stage, self.stage_index, self.start, self.stop = stage, stage_index, start, stop
+        self.seed, self.global_batch_size = seed, global_batch_size
+        self.process_index, self.num_processes = process_index, num_processes
+        self.table, self.preprocess = table, preprocess
+
+    def __len__(self) -> int:
+        return max(self.stop - self.start, 0)
+
+    def __getitem__(self, k: int) -> dict:
+        micro_step = self.start + k
+        indices = micro_batch_indices(
+            self.stage, seed=self.seed, stage_index=self.stage_index, micro_step=micro_step,
+            global_batch_size=self.global_batch_size, process_index=self.process_index,
+            num_processes=self.num_processes,
+        )  # fmt: skip
+        epoch = micro_step // self.stage.batches_per_epoch(self.global_batch_size)
+        item = {
+            "micro_step": micro_step,
+            "queries": [self.stage.queries[i] for i in indices],
+            "targets": draw_targets(self.stage, indices, seed=self.seed, epoch=epoch),
+        }
+        if self.table is not None:
+            item["visual_tokens"] = self.table[[self.stage.image_slots[i] for i in indices]]
+        else:
+            item["pixel_values"] = self.preprocess([self.stage.dataset[self.stage.image_rows[i]]["image"] for i in indices])
+        return item

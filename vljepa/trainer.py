@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
@@ -36,10 +37,9 @@ from jepa_core.rundir import write_json, write_run_metadata
 from vljepa.evaluation import evaluate_model, load_eval_dataset
 from vljepa.feature_cache import FeatureCache
 from vljepa.train_data import (
+    MicroBatches,
     build_feature_table,
-    draw_targets,
     load_stages,
-    micro_batch_indices,
 )
 from vljepa.training_args import ModelArguments, TrainingArguments
 
@@ -205,10 +205,14 @@ class VLJEPATrainer:
         features_seconds = time.perf_counter() - started
 
         global_batch = args.per_device_train_batch_size * accelerator.num_processes
-        micro_counts = [stage.total_micro_batches(global_batch) for stage in stages]
+        accumulation = args.gradient_accumulation_steps  # whole optimizer steps per stage
+        micro_counts = [stage.total_micro_batches(global_batch) // accumulation * accumulation for stage in stages]
         for stage, count in zip(stages, micro_counts):
             if count == 0:
-                raise ValueError(f"{stage.name} stage has {len(stage)} examples: fewer than one global batch of {global_batch}")
+                raise ValueError(
+                    f"{stage.name} stage: {len(stage)} examples x {stage.epochs} epochs is less than one optimizer step "
+                    f"({global_batch} examples x {accumulation} accumulation)"
+                )
         total_steps = sum(count // args.gradient_accumulation_steps for count in micro_counts)
         optimizer = torch.optim.AdamW(optimizer_parameter_groups(model, args), lr=args.learning_rate)
         scheduler = get_scheduler(
@@ -241,20 +245,16 @@ class VLJEPATrainer:
             if stage_index < self.position["stage_index"]:
                 continue
             start = self.position["micro_step"] if stage_index == self.position["stage_index"] else 0
-            for micro_step in range(start, count):
-                indices = micro_batch_indices(
-                    stage, seed=args.seed, stage_index=stage_index, micro_step=micro_step, global_batch_size=global_batch,
-                    process_index=accelerator.process_index, num_processes=accelerator.num_processes,
-                )  # fmt: skip
-                epoch = micro_step // stage.batches_per_epoch(global_batch)
-                targets = draw_targets(stage, indices, seed=args.seed, epoch=epoch)
-                queries = [stage.queries[i] for i in indices]
-                if table is not None:
-                    visual = {"visual_tokens": table[[stage.image_slots[i] for i in indices]]}
-                else:
-                    visual = {"images": [stage.dataset[stage.image_rows[i]]["image"] for i in indices]}
+            source = MicroBatches(
+                stage, stage_index=stage_index, start=start, stop=count, seed=args.seed, global_batch_size=global_batch,
+                process_index=accelerator.process_index, num_processes=accelerator.num_processes, table=table,
+                preprocess=None if table is not None else unwrapped.x_encoder.preprocess,
+            )  # fmt: skip
+            loader = DataLoader(source, batch_size=None, shuffle=False, num_workers=args.dataloader_num_workers)
+            for batch in loader:
+                micro_step = batch.pop("micro_step")
                 with accelerator.accumulate(model):
-                    output = model(queries=queries, targets=targets, **visual)
+                    output = model(**batch)
                     accelerator.backward(output.loss)
                     if accelerator.sync_gradients and args.max_grad_norm > 0:
                         accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)

@@ -167,6 +167,9 @@ class TrainingArguments:
     )
     max_grad_norm: float = _help("Gradient clipping norm (0: off).", default=1.0)
     mixed_precision: Literal["no", "fp16", "bf16"] = _help("Accelerate mixed precision.", default="no")
+    dataloader_num_workers: int = _help(
+        "Worker processes preparing micro-batches (decoding and preprocessing images when not cached).", default=0
+    )
 
     # --- frozen-feature cache ---------------------------------------------------------------------------
     cache_features: bool = _help("Compute frozen X-encoder features once and cache them on disk.", default=True)
@@ -202,6 +205,8 @@ class TrainingArguments:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.dataloader_num_workers < 0:
+            raise ValueError(f"dataloader_num_workers must be >= 0, got {self.dataloader_num_workers}")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.y_encoder_lr_multiplier < 0:

@@ -1,7 +1,9 @@
 """The Y-encoder: a sentence-transformers text encoder plus a linear projection into the shared space.
 
 It embeds the *target* text (a caption or an answer). Trained at a small learning-rate multiplier (paper:
-0.05) or frozen; when frozen, embeddings of repeated texts (e.g. the 13 easy-VQA answers) are memoised.
+0.05) or frozen. Base embeddings of repeated texts (e.g. the 13 easy-VQA answers, or the thousands of VQAv2
+candidate answers scored for every question batch) are memoised whenever the weights cannot change: always
+for a frozen encoder, and in eval mode for a trained one (switching back to train mode clears the memo).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ class YEncoder(nn.Module):
         model_path: local folder of a sentence-transformers model.
         embedding_dim: width of the shared space (the output of the projection).
         frozen: freeze the sentence encoder (the projection always trains).
-        memo_size: how many frozen base embeddings to memoise (0 disables the memo).
+        memo_size: how many base embeddings to memoise (0 disables the memo).
 
     Example::
 
@@ -52,7 +54,13 @@ class YEncoder(nn.Module):
         super().train(mode)
         if self.frozen:
             self.encoder.eval()
+        elif mode:
+            self._memo.clear()  # a trainable encoder is about to change
         return self
+
+    @property
+    def memoising(self) -> bool:
+        return self.memo_size > 0 and (self.frozen or not self.training)
 
     @property
     def device(self) -> torch.device:
@@ -67,23 +75,22 @@ class YEncoder(nn.Module):
         """``[M, base_dim]`` sentence-encoder embeddings; each distinct text is encoded once."""
         texts = list(texts)
         unique = list(dict.fromkeys(texts))
-        if self.frozen:
+        if self.memoising:
             missing = [text for text in unique if text not in self._memo]
             if missing:
                 with torch.no_grad():
                     encoded = self._run_encoder(missing).float()
-                for text, row in zip(missing, encoded):
-                    if self.memo_size:
-                        self._memo[text] = row
-            if self.memo_size:
-                for text in unique:
-                    self._memo.move_to_end(text)
-                rows = {text: self._memo[text] for text in unique}
-                while len(self._memo) > self.memo_size:
-                    self._memo.popitem(last=False)
-            else:
-                rows = dict(zip(missing, encoded))
+                self._memo.update(zip(missing, encoded))
+            rows = {}
+            for text in unique:
+                self._memo.move_to_end(text)
+                rows[text] = self._memo[text]
+            while len(self._memo) > self.memo_size:
+                self._memo.popitem(last=False)
             table = torch.stack([rows[text].to(self.device) for text in unique])
+        elif self.frozen:
+            with torch.no_grad():
+                table = self._run_encoder(unique).float()
         else:
             table = self._run_encoder(unique)
         index = {text: i for i, text in enumerate(unique)}

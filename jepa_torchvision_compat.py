@@ -66,7 +66,7 @@ class _TorchvisionFinder(importlib.abc.MetaPathFinder):
         if name == "torchvision":
             sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _TorchvisionFinder)]
             declare_missing_ops()
-        return None  # the regular finders import torchvision itself
+        # returning None lets the regular finders import torchvision itself
 
 
 def install_import_hook() -> None:

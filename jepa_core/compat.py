@@ -25,5 +25,5 @@ def ensure_torchvision_importable() -> bool:
     try:
         import torchvision  # noqa: F401
     except ImportError:
-        return declared
+        pass  # not installed: code that needs it raises the usual ImportError itself
     return declared

@@ -31,8 +31,24 @@ def _run(command: list[str]) -> float:
     return time.perf_counter() - start
 
 
+def _load(model_id: str, path: Path) -> str:
+    """Load a resolved folder with its library's own loader; describe what was loaded."""
+    if (path / "modules.json").exists():
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(str(path), device="cpu")
+        return f"SentenceTransformer, {model.get_embedding_dimension()}-d embeddings"
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(path)
+    is_lm = any(a.endswith("ForCausalLM") for a in (config.architectures or []))
+    model = (AutoModelForCausalLM if is_lm else AutoModel).from_pretrained(path)
+    params = sum(p.numel() for p in model.parameters()) / 1e6
+    return f"{type(model).__name__}, {params:.1f}M parameters"
+
+
 def resolve_bundled() -> list[dict]:
-    """Resolve (convert once, then reuse) every bundled model; return what was loaded from where."""
+    """Resolve (convert once, then reuse) and load every bundled model; return what was loaded from where."""
     rows = []
     for entry in list_bundled():
         if entry["installed_version"] is None:
@@ -40,8 +56,9 @@ def resolve_bundled() -> list[dict]:
         start = time.perf_counter()
         path = resolve_model(entry["id"])
         rows.append({"id": entry["id"], "package": f"{entry['package']}=={entry['installed_version']}",
-                     "path": str(path), "seconds": round(time.perf_counter() - start, 1)})
-        logger.info("resolved %s -> %s", entry["id"], path)
+                     "path": str(path), "loaded": _load(entry["id"], path),
+                     "seconds": round(time.perf_counter() - start, 1)})
+        logger.info("resolved and loaded %s -> %s (%s)", entry["id"], path, rows[-1]["loaded"])
     return rows
 
 
@@ -55,21 +72,27 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.output_dir)
     summary: dict = {"bundled": resolve_bundled()}
     py = sys.executable
+    # Idempotent: a finished job (metrics.json present) is reused; an interrupted one is resumed or replaced.
     if "vljepa" not in args.skip:
         run_dir = out / "vljepa"
-        seconds = _run([py, "-m", "vljepa.cli", "train", VLJEPA_RECIPE, "--output_dir", str(run_dir),
-                        "--overwrite_output_dir", "true"])
+        if not (run_dir / "metrics.json").exists():
+            command = [py, "-m", "vljepa.cli", "train", VLJEPA_RECIPE, "--output_dir", str(run_dir)]
+            _run(command + (["--resume"] if run_dir.exists() else []))
+        else:
+            logger.info("%s already holds a finished run; delete it to train again", run_dir)
         metrics = json.loads((run_dir / "metrics.json").read_text())
-        summary["vljepa"] = {"seconds": round(seconds, 1), "vqa_accuracy": metrics.get("vqa_accuracy"),
-                             "model": str(run_dir / "model")}
+        summary["vljepa"] = {"vqa_accuracy": metrics.get("vqa_accuracy"), "model": str(run_dir / "model"),
+                             "metrics": str(run_dir / "metrics.json")}
     if "llm_jepa" not in args.skip:
         run_dir = out / "llm_jepa"
-        seconds = _run([py, "-m", "llm_jepa.cli", "train", LLM_JEPA_RECIPE, "--output_dir", str(run_dir),
-                        "--overwrite_output_dir", "true"])
-        seconds += _run([py, "-m", "llm_jepa.cli", "eval", "--model", str(run_dir), "--dataset", "regex-synth",
-                         "--split", "test", "--limit", "100", "--output_dir", str(run_dir)])
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-        summary["llm_jepa"] = {"seconds": round(seconds, 1), "metrics": metrics}
+        if not (run_dir / "metrics.json").exists():
+            _run([py, "-m", "llm_jepa.cli", "train", LLM_JEPA_RECIPE, "--output_dir", str(run_dir),
+                  "--overwrite_output_dir", "true"])
+            _run([py, "-m", "llm_jepa.cli", "eval", "--model", str(run_dir), "--dataset", "regex-synth",
+                  "--split", "test", "--limit", "100", "--output_dir", str(run_dir)])
+        else:
+            logger.info("%s already holds a finished run; delete it to train again", run_dir)
+        summary["llm_jepa"] = {"metrics": json.loads((run_dir / "metrics.json").read_text())}
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 from PIL import Image
-from test_vljepa_kit import vl_tiny_st  # noqa: F401  (fixture)
 
 from vljepa.baseline import DualEncoderConfig, DualEncoderModel
 
+pytest_plugins = ["test_vljepa_kit"]  # shared fixtures: vl_tiny_st, tiny_model, one_torch_thread
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture
 def dual(tiny_clip, vl_tiny_st):

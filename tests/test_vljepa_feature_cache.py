@@ -11,6 +11,8 @@ from PIL import Image
 from vljepa.feature_cache import FeatureCache, image_content_hash
 from vljepa.x_encoder import XEncoder
 
+pytest_plugins = ["test_vljepa_kit"]  # shared fixtures: vl_tiny_st, tiny_model, one_torch_thread
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 class CountingEncoder:
     """Wraps an XEncoder and counts the images that reach the backbone."""

@@ -1,4 +1,5 @@
-"""Fixtures shared by the VL-JEPA tests (imported by the other ``test_vljepa_*`` files), and their checks.
+"""Fixtures shared by the VL-JEPA tests (loaded by the other ``test_vljepa_*`` files through
+``pytest_plugins``), and their checks.
 
 ``vl_tiny_st`` is the kit's tiny sentence-transformer with a working tokenizer: under transformers 5,
 ``BertTokenizerFast(vocab_file=...)`` ignores ``vocab_file`` and every word becomes ``[UNK]``, so all texts
@@ -35,6 +36,16 @@ def fixed_tiny_sentence_transformer(root: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models run thousands of microsecond-sized ops; on a shared 2-core machine two OpenMP threads made
+    each one ~50x slower (spin-waiting for a descheduled thread), so these tests use one thread."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def vl_tiny_st(kit_dir) -> Path:
     return fixed_tiny_sentence_transformer(Path(kit_dir))
@@ -43,10 +54,10 @@ def vl_tiny_st(kit_dir) -> Path:
 def tiny_config(vision: Path, llm: Path, st: Path, **overrides):
     from vljepa.configuration import VLJEPAConfig
 
-    values = dict(
-        x_encoder_id=str(vision), predictor_model_id=str(llm), y_encoder_id=str(st), predictor_num_layers=2,
-        embedding_dim=16,
-    )
+    values = {
+        "x_encoder_id": str(vision), "predictor_model_id": str(llm), "y_encoder_id": str(st),
+        "predictor_num_layers": 2, "embedding_dim": 16,
+    }
     values.update(overrides)
     return VLJEPAConfig(**values)
 
@@ -59,6 +70,7 @@ def tiny_model(tiny_clip, tiny_llama3, vl_tiny_st):
     return VLJEPAModel.from_config(tiny_config(tiny_clip, tiny_llama3, vl_tiny_st))
 
 
+@pytest.mark.usefixtures("one_torch_thread")
 def test_fixed_tiny_sentence_transformer_tells_texts_apart(vl_tiny_st):
     from sentence_transformers import SentenceTransformer
 

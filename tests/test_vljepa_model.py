@@ -5,10 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 from PIL import Image
-from test_vljepa_kit import tiny_config, tiny_model, vl_tiny_st  # noqa: F401  (fixtures)
+from test_vljepa_kit import tiny_config
 
 from vljepa.configuration import VLJEPAConfig
 from vljepa.modeling import VLJEPAModel
+
+pytest_plugins = ["test_vljepa_kit"]  # shared fixtures: vl_tiny_st, tiny_model, one_torch_thread
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 COLOURS = ["red", "blue", "green", "yellow"]
 

@@ -1,0 +1,36 @@
+"""VL-JEPA (arXiv 2512.10942) on the Hugging Face stack: predict the embedding of a target text from an image
+and a query, with a frozen vision backbone, a bidirectional predictor cut from a causal LM and a
+sentence-transformers target encoder; plus a CLIP/LiT dual-encoder baseline with the same encoders.
+
+    >>> from vljepa import VLJEPAModel
+    >>> model = VLJEPAModel.from_pretrained("runs/demo/vljepa/model")          # doctest: +SKIP
+    >>> model.answer([image], ["what color is the shape?"], ["red", "blue", "green"])
+
+Attributes are imported lazily, so ``import vljepa.data`` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import jepa_core  # noqa: F401  (environment shims before timm/transformers vision code)
+
+_EXPORTS = {
+    "VLJEPAConfig": "vljepa.configuration",
+    "VLJEPAModel": "vljepa.modeling",
+    "VLJEPAOutput": "vljepa.modeling",
+    "DualEncoderConfig": "vljepa.baseline",
+    "DualEncoderModel": "vljepa.baseline",
+    "FeatureCache": "vljepa.feature_cache",
+    "VLJEPALossOutput": "vljepa.losses",
+    "load_pretrained": "vljepa.auto",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'vljepa' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import jepa_core  # noqa: F401  (torchvision workaround before timm)
 from jepa_core.config import ConfigError, parse_config

@@ -156,7 +156,7 @@ class VLJEPAConfig(PreTrainedConfig):
         if self.x_encoder_pooled_grid_size is not None and self.x_encoder_pooled_grid_size < 1:
             raise ValueError(f"x_encoder_pooled_grid_size must be >= 1 or None, got {self.x_encoder_pooled_grid_size}")
         if not isinstance(self.x_encoder_processor_overrides, dict):
-            raise ValueError(
+            raise TypeError(
                 "x_encoder_processor_overrides must be a mapping, got "
                 f"{type(self.x_encoder_processor_overrides).__name__}"
             )

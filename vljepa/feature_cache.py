@@ -107,7 +107,7 @@ class FeatureCache:
             if shard in known:
                 continue
             with safe_open(str(shard), framework="pt") as handle:
-                for name in handle.keys():
+                for name in handle.keys():  # noqa: SIM118  (a safetensors handle, not a dict)
                     self._index[name] = shard
 
     def __len__(self) -> int:

@@ -17,7 +17,14 @@ from PIL import Image
 from torch import nn
 
 from vljepa.configuration import VLJEPAConfig
-from vljepa.inference import TextRanking, batch_ranges, evaluating, normalise_candidates, rank, score_candidates
+from vljepa.inference import (
+    TextRanking,
+    batch_ranges,
+    evaluating,
+    normalise_candidates,
+    rank,
+    score_candidates,
+)
 from vljepa.losses import EmbeddingLoss, VLJEPALossOutput, text_ids
 from vljepa.persistence import PersistenceMixin, recorded_revision, resolve
 from vljepa.predictor import Predictor, fresh_predictor, predictor_from_pretrained_lm

@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from jepa_core.config import config_to_dict
+from jepa_core.distributed import check_world_size, resolve_use_cpu
 from jepa_core.rundir import write_json, write_run_metadata
 from vljepa.evaluation import evaluate_model, load_eval_dataset
 from vljepa.feature_cache import FeatureCache
@@ -101,11 +102,13 @@ class VLJEPATrainer:
         self.output_dir = Path(args.output_dir)
         self.checkpoint_root = self.output_dir / "checkpoints"
         self.accelerator = Accelerator(
+            cpu=resolve_use_cpu(args.use_cpu),
             mixed_precision=args.mixed_precision,
             gradient_accumulation_steps=args.gradient_accumulation_steps,
             log_with=None if args.report_to == "none" else args.report_to,
             project_dir=str(self.output_dir),
         )
+        check_world_size(self.accelerator.num_processes, hint="pass --use_cpu true")
         self.global_step = 0
         self.position = {"stage_index": 0, "micro_step": 0}
 
@@ -125,7 +128,7 @@ class VLJEPATrainer:
         logger.info("Feature cache: %s (%d entries)", cache.directory, len(cache))
         return cache
 
-    def _save_checkpoint(self, model, optimizer) -> None:
+    def _save_checkpoint(self) -> None:
         accelerator = self.accelerator
         name = f"step-{self.global_step:07d}"
         final, tmp = self.checkpoint_root / name, self.checkpoint_root / f".tmp-{name}"
@@ -186,33 +189,18 @@ class VLJEPATrainer:
         """Run all stages, save ``output_dir/model``, evaluate, write ``metrics.json``; return the metrics."""
         args, accelerator = self.args, self.accelerator
         started = time.perf_counter()
+        if args.torch_num_threads is not None:
+            torch.set_num_threads(args.torch_num_threads)
         set_seed(args.seed)
         if accelerator.is_main_process:
             write_run_metadata(self.output_dir, {"model": self.model_args, "training": args}, argv=self.argv)
         model = build_model(self.model_args)
         cache = self._feature_cache(model)
-        stages = load_stages(args, self.accelerator)
-        table = None
-        if cache is not None:
-            model.x_encoder.feature_cache = cache
-            with accelerator.main_process_first():
-                cache.refresh()
-                table = build_feature_table(
-                    stages, cache, model.x_encoder, batch_size=args.feature_batch_size,
-                    progress=accelerator.is_local_main_process,
-                )  # fmt: skip
-            logger.info("Feature table %s (%.1f MB)", tuple(table.shape), table.numel() * 4 / 2**20)
+        stages = load_stages(args, accelerator)
+        table = self._feature_table(model, cache, stages) if cache is not None else None
         features_seconds = time.perf_counter() - started
 
-        global_batch = args.per_device_train_batch_size * accelerator.num_processes
-        accumulation = args.gradient_accumulation_steps  # whole optimizer steps per stage
-        micro_counts = [stage.total_micro_batches(global_batch) // accumulation * accumulation for stage in stages]
-        for stage, count in zip(stages, micro_counts):
-            if count == 0:
-                raise ValueError(
-                    f"{stage.name} stage: {len(stage)} examples x {stage.epochs} epochs is less than one optimizer step "
-                    f"({global_batch} examples x {accumulation} accumulation)"
-                )
+        micro_counts = self._micro_batch_counts(stages)
         total_steps = sum(count // args.gradient_accumulation_steps for count in micro_counts)
         optimizer = torch.optim.AdamW(optimizer_parameter_groups(model, args), lr=args.learning_rate)
         scheduler = get_scheduler(
@@ -229,54 +217,19 @@ class VLJEPATrainer:
         if args.report_to != "none":
             flat = {**config_to_dict(self.model_args), **config_to_dict(args)}
             accelerator.init_trackers("vljepa", config={k: v for k, v in flat.items() if isinstance(v, (int, float, str, bool))})
-
         eval_dataset = load_eval_dataset(args, accelerator) if args.eval_task != "none" else None
         periodic_eval = None
         if eval_dataset is not None and args.eval_steps and args.eval_max_samples:
             periodic_eval = eval_dataset.shuffle(seed=args.seed).select(range(min(args.eval_max_samples, len(eval_dataset))))
 
-        logger.info("Training %d optimizer steps (%s); global batch %d x %d accumulation",
+        logger.info("Training %d optimizer steps (%s); batch %d per device x %d processes x %d accumulation",
                     total_steps, ", ".join(f"{s.name}: {c} micro-batches" for s, c in zip(stages, micro_counts)),
-                    global_batch, args.gradient_accumulation_steps)
+                    args.per_device_train_batch_size, accelerator.num_processes, args.gradient_accumulation_steps)
         bar = tqdm(total=total_steps, initial=self.global_step, desc="train", disable=not accelerator.is_local_main_process)
-        model.train()
         train_started = time.perf_counter()
         for stage_index, (stage, count) in enumerate(zip(stages, micro_counts)):
-            if stage_index < self.position["stage_index"]:
-                continue
-            start = self.position["micro_step"] if stage_index == self.position["stage_index"] else 0
-            source = MicroBatches(
-                stage, stage_index=stage_index, start=start, stop=count, seed=args.seed, global_batch_size=global_batch,
-                process_index=accelerator.process_index, num_processes=accelerator.num_processes, table=table,
-                preprocess=None if table is not None else unwrapped.x_encoder.preprocess,
-            )  # fmt: skip
-            loader = DataLoader(source, batch_size=None, shuffle=False, num_workers=args.dataloader_num_workers)
-            for batch in loader:
-                micro_step = batch.pop("micro_step")
-                with accelerator.accumulate(model):
-                    output = model(**batch)
-                    accelerator.backward(output.loss)
-                    if accelerator.sync_gradients and args.max_grad_norm > 0:
-                        accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-                    optimizer.step()
-                    optimizer.zero_grad()
-                if not accelerator.sync_gradients:
-                    continue
-                scheduler.step()
-                self.global_step += 1
-                self.position = {"stage_index": stage_index, "micro_step": micro_step + 1}
-                bar.update(1)
-                if self.global_step % args.logging_steps == 0:
-                    self._log(output, scheduler, stage.name, bar)
-                if periodic_eval is not None and self.global_step % args.eval_steps == 0:
-                    metrics = self._evaluate(model, periodic_eval, self.output_dir / "eval" / f"step-{self.global_step}")
-                    accelerator.log({f"eval/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))},
-                                    step=self.global_step)
-                    model.train()
-                if args.save_steps and self.global_step % args.save_steps == 0:
-                    self._save_checkpoint(model, optimizer)
-            self.position = {"stage_index": stage_index + 1, "micro_step": 0}
-            self._save_checkpoint(model, optimizer)
+            if stage_index >= self.position["stage_index"]:
+                self._run_stage(model, optimizer, scheduler, stage, stage_index, count, table, periodic_eval, bar)
         bar.close()
         train_seconds = time.perf_counter() - train_started
 
@@ -303,10 +256,80 @@ class VLJEPATrainer:
         accelerator.end_training()
         return metrics
 
+    def _feature_table(self, model, cache: FeatureCache, stages: list) -> torch.Tensor:
+        """Fill the cache for all training images (main process first) and load the table ``[U, T, D]``."""
+        model.x_encoder.feature_cache = cache  # evaluation images go through the cache too
+        with self.accelerator.main_process_first():
+            cache.refresh()
+            table = build_feature_table(
+                stages, cache, model.x_encoder, batch_size=self.args.feature_batch_size,
+                progress=self.accelerator.is_local_main_process,
+            )  # fmt: skip
+        logger.info("Feature table %s (%.1f MB)", tuple(table.shape), table.numel() * 4 / 2**20)
+        return table
+
+    def _micro_batch_counts(self, stages: list) -> list[int]:
+        """Micro-batches per stage, rounded down to whole optimizer steps."""
+        global_batch = self.args.per_device_train_batch_size * self.accelerator.num_processes
+        accumulation = self.args.gradient_accumulation_steps
+        counts = [stage.total_micro_batches(global_batch) // accumulation * accumulation for stage in stages]
+        for stage, count in zip(stages, counts):
+            if count == 0:
+                raise ValueError(
+                    f"{stage.name} stage: {len(stage)} examples x {stage.epochs} epochs is less than one optimizer step "
+                    f"({global_batch} examples x {accumulation} accumulation)"
+                )
+        return counts
+
+    def _run_stage(self, model, optimizer, scheduler, stage, stage_index: int, count: int, table, periodic_eval,
+                   bar) -> None:
+        args, accelerator = self.args, self.accelerator
+        start = self.position["micro_step"] if stage_index == self.position["stage_index"] else 0
+        source = MicroBatches(
+            stage, stage_index=stage_index, start=start, stop=count, seed=args.seed,
+            global_batch_size=args.per_device_train_batch_size * accelerator.num_processes,
+            process_index=accelerator.process_index, num_processes=accelerator.num_processes, table=table,
+            preprocess=None if table is not None else accelerator.unwrap_model(model).x_encoder.preprocess,
+        )  # fmt: skip
+        # Its own generator: creating a loader iterator draws a seed, which must not advance the global RNG
+        # (that would shift dropout masks after a resume).
+        loader = DataLoader(
+            source, batch_size=None, shuffle=False, num_workers=args.dataloader_num_workers,
+            generator=torch.Generator().manual_seed(args.seed + stage_index),
+        )
+        model.train()
+        for batch in loader:
+            micro_step = batch.pop("micro_step")
+            with accelerator.accumulate(model):
+                output = model(**batch)
+                accelerator.backward(output.loss)
+                if accelerator.sync_gradients and args.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad()
+            if not accelerator.sync_gradients:
+                continue
+            scheduler.step()
+            self.global_step += 1
+            self.position = {"stage_index": stage_index, "micro_step": micro_step + 1}
+            bar.update(1)
+            if self.global_step % args.logging_steps == 0:
+                self._log(output, scheduler, stage.name, bar)
+            if periodic_eval is not None and self.global_step % args.eval_steps == 0:
+                metrics = self._evaluate(model, periodic_eval, self.output_dir / "eval" / f"step-{self.global_step}")
+                accelerator.log({f"eval/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))},
+                                step=self.global_step)
+                model.train()
+            if args.save_steps and self.global_step % args.save_steps == 0:
+                self._save_checkpoint()
+        self.position = {"stage_index": stage_index + 1, "micro_step": 0}
+        self._save_checkpoint()
+
     def _log(self, output, scheduler, stage_name: str, bar) -> None:
         terms = output.loss_terms
         values = {"train/loss": output.loss.item(), "train/lr": scheduler.get_last_lr()[0]}
-        for name in ("prediction_to_target", "target_to_prediction", "cosine_distance", "l2", "temperature"):
+        for name in ("prediction_to_target", "target_to_prediction", "cosine_distance", "l2", "temperature",
+                     "num_candidates"):
             value = getattr(terms, name)
             if value is not None:
                 values[f"train/{name}"] = float(value.detach()) if isinstance(value, torch.Tensor) else float(value)

@@ -30,7 +30,7 @@ def json_mapping(value: Any, name: str) -> str:
         except json.JSONDecodeError as err:
             raise ValueError(f"{name} is not valid JSON: {err}") from err
     if not isinstance(value, dict):
-        raise ValueError(f"{name} must be a mapping, got {type(value).__name__}")
+        raise TypeError(f"{name} must be a mapping, got {type(value).__name__}")
     return json.dumps(value, sort_keys=True)
 
 
@@ -95,20 +95,20 @@ class ModelArguments:
 
     def to_config(self) -> PreTrainedConfig:
         """The model config (saved with the weights) these arguments describe."""
-        shared = dict(
-            x_encoder_id=self.x_encoder_id,
-            x_encoder_revision=self.x_encoder_revision,
-            x_encoder_processor_overrides=self.processor_overrides,
-            x_encoder_token_selection=self.x_encoder_token_selection,
-            x_encoder_pooled_grid_size=self.x_encoder_pooled_grid_size,
-            x_encoder_feature_layer=self.x_encoder_feature_layer,
-            y_encoder_id=self.y_encoder_id,
-            y_encoder_revision=self.y_encoder_revision,
-            y_encoder_frozen=self.y_encoder_frozen,
-            embedding_dim=self.embedding_dim,
-            initial_temperature=self.initial_temperature,
-            learnable_temperature=self.learnable_temperature,
-        )
+        shared: dict[str, Any] = {
+            "x_encoder_id": self.x_encoder_id,
+            "x_encoder_revision": self.x_encoder_revision,
+            "x_encoder_processor_overrides": self.processor_overrides,
+            "x_encoder_token_selection": self.x_encoder_token_selection,
+            "x_encoder_pooled_grid_size": self.x_encoder_pooled_grid_size,
+            "x_encoder_feature_layer": self.x_encoder_feature_layer,
+            "y_encoder_id": self.y_encoder_id,
+            "y_encoder_revision": self.y_encoder_revision,
+            "y_encoder_frozen": self.y_encoder_frozen,
+            "embedding_dim": self.embedding_dim,
+            "initial_temperature": self.initial_temperature,
+            "learnable_temperature": self.learnable_temperature,
+        }
         if self.model_kind == "dual_encoder":
             from vljepa.baseline import DualEncoderConfig
 
@@ -167,6 +167,16 @@ class TrainingArguments:
     )
     max_grad_norm: float = _help("Gradient clipping norm (0: off).", default=1.0)
     mixed_precision: Literal["no", "fp16", "bf16"] = _help("Accelerate mixed precision.", default="no")
+    use_cpu: bool | None = _help(
+        "Run on the CPU (None: exactly when no GPU/XPU/MPS is present). Several CPU processes under "
+        "`accelerate launch` need this on, which None gives on a CPU-only machine.",
+        default=None,
+    )
+    torch_num_threads: int | None = _help(
+        "torch intra-op CPU threads (None: torch's default, one per core). On a shared or busy CPU, 1 avoids "
+        "OpenMP spin-waits that made small ops up to ~50x slower in our measurements.",
+        default=None,
+    )
     dataloader_num_workers: int = _help(
         "Worker processes preparing micro-batches (decoding and preprocessing images when not cached).", default=0
     )
@@ -205,6 +215,8 @@ class TrainingArguments:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.torch_num_threads is not None and self.torch_num_threads < 1:
+            raise ValueError(f"torch_num_threads must be >= 1 or None, got {self.torch_num_threads}")
         if self.dataloader_num_workers < 0:
             raise ValueError(f"dataloader_num_workers must be >= 0, got {self.dataloader_num_workers}")
         if self.learning_rate <= 0:

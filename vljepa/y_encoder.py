@@ -47,6 +47,12 @@ class YEncoder(nn.Module):
         if frozen:
             self.encoder.requires_grad_(False)
             self.encoder.eval()
+        else:
+            # sentence-transformers pools the token embeddings itself; the backbone's own pooler (BERT's
+            # `pooler.dense`) never receives a gradient, which DDP rejects as unused parameters.
+            for name, parameter in self.encoder.named_parameters():
+                if ".pooler." in f".{name}":
+                    parameter.requires_grad_(False)
         self.memo_size = memo_size
         self._memo: OrderedDict[str, torch.Tensor] = OrderedDict()
 

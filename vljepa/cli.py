@@ -1,8 +1,11 @@
-"""The ``vljepa`` command line: ``train`` and ``eval``.
+"""The ``vljepa`` command line.
 
     vljepa train RECIPE.yaml [--field value ...]          # also under `accelerate launch -m vljepa.cli train ...`
     vljepa eval --model DIR_OR_ID --task {retrieval,zeroshot,vqa,captioning} --dataset NAME \\
                 [--split test] [--max_samples N] --output_dir DIR
+    vljepa train-decoder RECIPE.yaml [--field value ...]  # the Y-decoder (text on demand)
+    vljepa decode --model DIR --frames DIR_OR_VIDEO --mode {selective,ward,uniform} [--threshold T]
+    vljepa bench-decoding RECIPE.yaml                     # selective vs. uniform decoding sweep
 """
 
 from __future__ import annotations
@@ -20,12 +23,18 @@ from jepa_core.config import ConfigError, parse_config
 
 logger = logging.getLogger("vljepa")
 
-USAGE = """usage: vljepa {train,eval} ...
+USAGE = """usage: vljepa {train,eval,train-decoder,decode,bench-decoding} ...
 
   vljepa train RECIPE.yaml [--field value ...]
       Train VL-JEPA (or the dual-encoder baseline) from a recipe; flags override recipe fields.
   vljepa eval --model DIR_OR_ID --task {retrieval,zeroshot,vqa,captioning} --dataset NAME --output_dir DIR
       Evaluate a saved model with the eval runners (metrics.json, predictions.jsonl, report.md).
+  vljepa train-decoder RECIPE.yaml [--field value ...]
+      Train a Y-decoder (embedding -> text) and save it; attach it to a model to caption and answer in text.
+  vljepa decode --model DIR --frames DIR_OR_VIDEO [--mode selective|ward|uniform] [--threshold T] [--fps F]
+      Timestamped captions of a frame folder or video, decoding only when the predicted meaning changes.
+  vljepa bench-decoding RECIPE.yaml [--field value ...]
+      Selective vs. uniform decoding on generated streams: CIDEr against decodes per second.
 
 Run `vljepa train --help` or `vljepa eval --help` for every field."""
 
@@ -43,6 +52,10 @@ class EvalArguments:
         default="{}", metadata={"help": "JSON keyword arguments for load_vl_dataset, e.g. '{\"root\": \"/data\"}'."}
     )
     revision: str | None = field(default=None, metadata={"help": "Revision of a hub model."})
+    decoder: str | None = field(
+        default=None,
+        metadata={"help": "Y-decoder folder to attach (generative captioning; default: the model's own decoder/)."},
+    )
     batch_size: int = field(default=128, metadata={"help": "Examples per model call."})
     max_samples: int | None = field(default=None, metadata={"help": "Evaluate only the first N rows."})
     cache_features: bool = field(
@@ -99,6 +112,12 @@ def eval_command(argv: Sequence[str]) -> int:
     (args,) = parse_config((EvalArguments,), list(argv))
     setup_logging(Path(args.output_dir) / "eval.log")
     model = load_pretrained(args.model, revision=args.revision)
+    if args.decoder is not None:
+        from vljepa.decoder import YDecoder
+
+        if not hasattr(model, "attach_decoder"):
+            raise ConfigError(f"--decoder: {type(model).__name__} predicts no embeddings to decode")
+        model.attach_decoder(YDecoder.from_pretrained(args.decoder))
     if args.cache_features and model.x_encoder.frozen:
         from jepa_core.resolver import jepa_cache_dir
         from vljepa.feature_cache import FeatureCache
@@ -128,7 +147,22 @@ def _print_metrics(metrics: dict) -> None:
             print(f"{key:<{width + 12}} {value:.4f}" if isinstance(value, float) else f"{key:<{width + 12}} {value}")
 
 
-COMMANDS = {"train": train_command, "eval": eval_command}
+def _decoding_command(name: str):
+    def run(argv: Sequence[str]) -> int:
+        from vljepa import decoding_cli
+
+        return getattr(decoding_cli, name)(argv)
+
+    return run
+
+
+COMMANDS = {
+    "train": train_command,
+    "eval": eval_command,
+    "train-decoder": _decoding_command("train_decoder_main"),
+    "decode": _decoding_command("decode_main"),
+    "bench-decoding": _decoding_command("bench_decoding_main"),
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

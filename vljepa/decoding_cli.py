@@ -1,4 +1,4 @@
-"""Command-line entry points of the Y-decoder, to be wired into the ``vljepa`` command:
+"""Command-line entry points of the Y-decoder (subcommands of ``vljepa``, see :mod:`vljepa.cli`):
 
     vljepa train-decoder RECIPE.yaml [--field value ...]       -> train_decoder_main
     vljepa decode --model DIR --frames DIR_OR_VIDEO --mode {selective,ward,uniform} [--threshold T] [--fps F]
@@ -32,7 +32,9 @@ class DecodeArguments:
 
     model: str = field(metadata={"help": "Saved VL-JEPA model folder (its query-free predictions are decoded)."})
     frames: str = field(metadata={"help": "A folder of frames (sorted by file name) or a video/animated image file."})
-    decoder: str | None = field(default=None, metadata={"help": "Y-decoder folder (default: <model>/decoder)."})
+    decoder: str | None = field(
+        default=None, metadata={"help": "Y-decoder folder (default: the one saved with the model, <model>/decoder)."}
+    )
     mode: Literal["selective", "ward", "uniform"] = field(
         default="selective",
         metadata={"help": "'selective': online, decode when the embedding drifts past --threshold; 'ward': "
@@ -128,7 +130,11 @@ def decode_main(argv: Sequence[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     frames, fps = read_frames(args.frames, args.fps)
     model = load_pretrained(args.model)
-    decoder = YDecoder.from_pretrained(args.decoder or Path(args.model) / "decoder")
+    decoder = YDecoder.from_pretrained(args.decoder) if args.decoder else getattr(model, "decoder", None)
+    if decoder is None:
+        print(f"vljepa decode: {args.model} has no decoder/ subfolder; pass --decoder DIR (a folder written by "
+              "`vljepa train-decoder`)", file=sys.stderr)
+        return 2
     images = stream_window_images(frames, window_frames=args.window_frames)
     embeddings = model.embed_images(images, batch_size=args.batch_size).float()
     times = window_timestamps(len(frames), fps, window_frames=args.window_frames)

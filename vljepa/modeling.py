@@ -33,6 +33,8 @@ from vljepa.y_encoder import YEncoder
 
 logger = logging.getLogger(__name__)
 
+DECODER_FOLDER = "decoder"
+
 
 @dataclass
 class VLJEPAOutput:
@@ -74,6 +76,7 @@ class VLJEPAModel(PersistenceMixin, nn.Module):
         self.x_encoder = x_encoder
         self.predictor = predictor
         self.y_encoder = y_encoder
+        self.decoder = None  # an optional YDecoder (attach_decoder), saved in the `decoder/` subfolder
         self.loss_fn = EmbeddingLoss(
             loss_type=config.loss_type,
             initial_temperature=config.initial_temperature,
@@ -239,6 +242,67 @@ class VLJEPAModel(PersistenceMixin, nn.Module):
         lists = normalise_candidates(candidates, len(images))
         best = self.answer_scores(images, questions, lists, batch_size=batch_size).argmax(dim=1)
         return [options[int(i)] for options, i in zip(lists, best)]
+
+    # ------------------------------------------------------------------------------------------------
+    # Text on demand: the Y-decoder (vljepa.decoder) turns predicted embeddings into text.
+    def attach_decoder(self, decoder) -> VLJEPAModel:
+        """Attach a :class:`vljepa.decoder.YDecoder` (saved, loaded and pushed with the model from now on)."""
+        if decoder.config.embedding_dim != self.config.embedding_dim:
+            raise ValueError(
+                f"the Y-decoder reads {decoder.config.embedding_dim}-d embeddings but this model predicts "
+                f"{self.config.embedding_dim}-d ones; train a decoder for this embedding space (`vljepa train-decoder`)"
+            )
+        self.decoder = decoder.to(self.device)
+        return self
+
+    def decode(
+        self, embeddings: torch.Tensor, *, max_new_tokens: int | None = None, num_beams: int = 1, batch_size: int = 64
+    ) -> list[str]:
+        """``[N, E]`` shared-space embeddings -> ``N`` texts, greedy (``num_beams=1``) or by beam search."""
+        if self.decoder is None:
+            raise RuntimeError(
+                "this VLJEPAModel has no Y-decoder: train one with `vljepa train-decoder` and attach it with "
+                "model.attach_decoder(YDecoder.from_pretrained(DIR)) (save_pretrained then keeps it in decoder/)"
+            )
+        with evaluating(self):
+            return self.decoder.decode(embeddings, max_new_tokens=max_new_tokens, num_beams=num_beams,
+                                       batch_size=batch_size)
+
+    def generate_captions(self, images: Sequence[VisualInput], *, batch_size: int = 32, **decode_kwargs) -> list[str]:
+        """One caption per image: the decoded query-free prediction (the captioning runner calls this)."""
+        return self.decode(self.embed_images(images, batch_size=batch_size), batch_size=batch_size, **decode_kwargs)
+
+    def generate_answers(
+        self, images: Sequence[VisualInput], questions: Sequence[str], *, batch_size: int = 32, **decode_kwargs
+    ) -> list[str]:
+        """Open-ended answers: the decoded prediction for each (image, question)."""
+        predictions = self.predict(images, list(questions), batch_size=batch_size)
+        return self.decode(predictions, batch_size=batch_size, **decode_kwargs)
+
+    # ------------------------------------------------------------------------------------------------
+    # Persistence: the decoder lives in its own subfolder with its own config and tokenizer.
+    def persistent_state_dict(self) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in super().persistent_state_dict().items() if not k.startswith("decoder.")}
+
+    def save_pretrained(self, save_directory):
+        directory = super().save_pretrained(save_directory)
+        if self.decoder is not None:
+            self.decoder.save_pretrained(directory / DECODER_FOLDER)
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, model_id_or_path, *, revision: str | None = None, device=None):
+        """Load a saved model; a ``decoder/`` subfolder, when present, is attached as its Y-decoder."""
+        from vljepa.persistence import resolve as resolve_folder
+
+        model = super().from_pretrained(model_id_or_path, revision=revision, device=device)
+        folder = resolve_folder(str(model_id_or_path), revision)
+        if (folder / DECODER_FOLDER / "config.json").is_file():
+            from vljepa.decoder import YDecoder
+
+            model.attach_decoder(YDecoder.from_pretrained(folder / DECODER_FOLDER))
+            model.decoder.eval()
+        return model
 
     def rank_texts(
         self,

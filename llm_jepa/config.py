@@ -20,6 +20,7 @@ JepaDistance = Literal["cosine", "l2", "mse", "infonce"]
 JepaMode = Literal["separate", "packed"]
 TextView = Literal["prompt", "user"]
 PeftMethod = Literal["none", "lora", "qlora"]
+NonFiniteLossPolicy = Literal["stop", "skip"]
 ModelDtype = Literal["float32", "bfloat16", "float16"]
 
 BUNDLED_DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
@@ -51,7 +52,9 @@ class JepaObjectiveConfig:
         default="cosine",
         metadata={
             "help": "d: cosine (1 - cosine similarity, the paper's choice), l2 (Euclidean distance), mse (mean "
-            "squared error) or infonce (in-batch contrastive, predictions vs. targets)."
+            "squared error) or infonce (in-batch contrastive, predictions vs. targets). infonce takes its "
+            "negatives from the per-device batch only (not gathered across processes), so its value depends on "
+            "per_device_train_batch_size, not on the number of processes."
         },
     )
     jepa_infonce_temperature: float = field(
@@ -259,7 +262,47 @@ class LLMJepaTrainingArguments(TrainingArguments, JepaObjectiveConfig):
         },
     )
 
+    use_cpu: bool | None = field(
+        default=None,
+        metadata={
+            "help": "Train on the CPU. None (default): the CPU exactly when no CUDA/XPU/MPS device is present, "
+            "so `accelerate launch` on a CPU-only machine joins its processes with gloo instead of letting each "
+            "train alone."
+        },
+    )
+    on_nonfinite_loss: NonFiniteLossPolicy = field(
+        default="stop",
+        metadata={
+            "help": "What a NaN/inf training loss (on any process) does. stop: raise, naming the step, before "
+            "the optimizer step. skip: drop that optimizer step (no parameter or optimizer-state change), warn, "
+            "and count it as skipped_nonfinite_steps in the logs and train metrics."
+        },
+    )
+    collapse_monitor: bool = field(
+        default=True,
+        metadata={
+            "help": "Log collapse statistics (per-dimension std, RankMe, mean cosine) of the predictions "
+            "Pred(Enc(Text)) and targets Enc(Code) at each logging step (from steps where the JEPA term ran) "
+            "and warn once when they look collapsed (jepa_core.monitoring)."
+        },
+    )
+
     def __post_init__(self) -> None:
+        from jepa_core.distributed import resolve_use_cpu
+
+        self.use_cpu = resolve_use_cpu(self.use_cpu)  # before TrainingArguments sets up the devices
+        if self.on_nonfinite_loss not in NonFiniteLossPolicy.__args__:
+            raise ValueError(
+                f"on_nonfinite_loss must be one of {NonFiniteLossPolicy.__args__}, got {self.on_nonfinite_loss!r}"
+            )
+        if self.push_to_hub and str(getattr(self.hub_strategy, "value", self.hub_strategy)) in (
+            "checkpoint", "all_checkpoints"
+        ):
+            raise ValueError(
+                f"hub_strategy={self.hub_strategy!r} would publish the checkpoints' pickled optimizer, scheduler "
+                "and RNG state (optimizer.pt, scheduler.pt, rng_state.pth); use hub_strategy every_save or end "
+                "(checkpoints stay local for resuming)"
+            )
         if self.remove_unused_columns:
             raise ValueError(
                 "remove_unused_columns must be False for LLM-JEPA training (the Text and Code view columns are "

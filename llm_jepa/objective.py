@@ -97,8 +97,9 @@ def _packed(model: Any, batch: Mapping[str, torch.Tensor], config: JepaObjective
     if not config.jepa_stop_gradient:
         _require(batch, ("code_index",), "packed")
     allowed = block_attention_mask(batch["block_ids"], batch["text_block_id"], batch["text_end_index"])
-    attn_implementation = model.config._attn_implementation
-    mask = attention_mask_for_backend(allowed, attn_implementation, model.get_input_embeddings().weight.dtype)
+    inner = model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
+    attn_implementation = inner.config._attn_implementation
+    mask = attention_mask_for_backend(allowed, attn_implementation, inner.get_input_embeddings().weight.dtype)
     out = model(
         input_ids=batch["input_ids"],
         attention_mask=mask,

@@ -47,6 +47,14 @@ def _check_attention_backend(model: Any, train_args: LLMJepaTrainingArguments) -
         )
 
 
+def resume_argument(value: str | bool | None) -> str | bool | None:
+    """``--resume_from_checkpoint``: ``true`` = the last complete checkpoint in output_dir, ``false`` = none,
+    anything else a checkpoint folder."""
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true" or None
+    return value
+
+
 def train(
     model_args: ModelArguments,
     data_args: DataArguments,
@@ -122,7 +130,7 @@ def train(
             "save_merged is not supported with FSDP / DeepSpeed sharded weights; train without it and merge "
             "afterwards with llm_jepa.modeling.load_for_inference(output_dir, merge=True)"
         )
-    result = trainer.train(resume_from_checkpoint=train_args.resume_from_checkpoint)
+    result = trainer.train(resume_from_checkpoint=resume_argument(train_args.resume_from_checkpoint))
     trainer.log_metrics("train", result.metrics)
     trainer.save_metrics("train", result.metrics)
     trainer.save_state()

@@ -121,6 +121,26 @@ def test_easyvqa_captions_agree_with_the_questions():
     assert {color for _, color in facts.values()} - {""} == set(EASYVQA_COLORS)
 
 
+@pytest.mark.bundled
+def test_easyvqa_classes_label_each_image_by_its_facts():
+    captions = load_vl_dataset("easyvqa-captions", split="test").remove_columns("image")
+    facts = {row["image_id"]: (row["shape"], row["color"]) for row in captions}
+    sizes = {}
+    for label in ("shape", "color", "color_shape"):
+        classes = load_vl_dataset("easyvqa-classes", split="test", label=label, use_cache=False)
+        names = classes.features["label"].names
+        sizes[label] = len(names)
+        for row in classes.remove_columns("image"):
+            shape, color = facts[row["image_id"]]
+            expected = {"shape": shape, "color": color, "color_shape": f"{color} {shape}"}[label]
+            assert names[row["label"]] == expected, row
+        known = sum(1 for shape, color in facts.values() if {"shape": shape, "color": color}.get(label, shape and color))
+        assert len(classes) == known
+    assert sizes == {"shape": 3, "color": 8, "color_shape": 24}
+    with pytest.raises(ValueError, match="label must be one of"):
+        load_vl_dataset("easyvqa-classes", split="test", label="size")
+
+
 def test_unknown_split_lists_the_splits():
     with pytest.raises(ValueError, match="train.*test"):
         load_easyvqa("validation")

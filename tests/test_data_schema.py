@@ -99,6 +99,7 @@ def test_registry_names_and_loaders():
     expected = {
         "easyvqa",
         "easyvqa-captions",
+        "easyvqa-classes",
         "scenes",
         "scenes-vqa",
         "streams",

@@ -251,3 +251,46 @@ def load_easyvqa_captions(split: str = "train", *, use_cache: bool = True) -> da
         split=split,
         use_cache=use_cache,
     )
+
+
+CLASS_LABELS = ("shape", "color", "color_shape")
+
+
+def _build_classes(split: str, label: str) -> datasets.Dataset:
+    if label == "shape":
+        names = list(EASYVQA_SHAPES)
+    elif label == "color":
+        names = list(EASYVQA_COLORS)
+    else:
+        names = [f"{color} {shape}" for color in EASYVQA_COLORS for shape in EASYVQA_SHAPES]
+    _, _, _, paths = _raw_split(split)
+    columns: dict[str, list] = {"image": [], "label": [], "image_id": []}
+    for image_id, facts in sorted(image_facts(split).items()):
+        name = {"shape": facts.shape, "color": facts.color}.get(label, f"{facts.color} {facts.shape}")
+        if name not in names:  # a fact the questions leave undetermined: the image has no known label
+            continue
+        columns["image"].append(paths[image_id])
+        columns["label"].append(names.index(name))
+        columns["image_id"].append(f"{split}-{image_id}")
+    features = datasets.Features(
+        {"image": datasets.Image(), "label": datasets.ClassLabel(names=names), "image_id": datasets.Value("string")}
+    )
+    return datasets.Dataset.from_dict(columns, features=features, split=datasets.Split(split))
+
+
+def load_easyvqa_classes(split: str = "test", *, label: str = "shape", use_cache: bool = True) -> datasets.Dataset:
+    """easy-VQA images as a classification set for zero-shot evaluation: ``image``, ``label`` (a
+    ``ClassLabel`` whose names are the class prompts' words), ``image_id``.
+
+    ``label``: ``"shape"`` (3 classes), ``"color"`` (8) or ``"color_shape"`` (24, e.g. "blue circle"). Images
+    whose label the questions do not determine are left out, as in the caption set.
+    """
+    _check_split(split)
+    if label not in CLASS_LABELS:
+        raise ValueError(f"easyvqa-classes: label must be one of {CLASS_LABELS}, got {label!r}")
+    return cached_dataset(
+        f"easyvqa-classes-{label}-{split}-{_package_key()}",
+        lambda: _build_classes(split, label),
+        split=split,
+        use_cache=use_cache,
+    )

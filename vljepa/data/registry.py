@@ -55,8 +55,8 @@ def register_vl_dataset(name: str, *, task: str, loader: str, description: str) 
     """Register ``loader`` (``"package.module:function"``, called as ``function(split=..., **kwargs)``)."""
     if name in _REGISTRY:
         raise ValueError(f"dataset name {name!r} is already registered")
-    if task not in ("captioning", "vqa", "stream", "captioning or vqa"):
-        raise ValueError(f"task {task!r} must be captioning, vqa or stream")
+    if task not in ("captioning", "vqa", "stream", "classification", "captioning or vqa"):
+        raise ValueError(f"task {task!r} must be captioning, vqa, stream or classification")
     _REGISTRY[name] = DatasetEntry(name=name, task=task, loader=loader, description=description)
 
 
@@ -67,6 +67,12 @@ for _name, _task, _loader, _description in (
         "captioning",
         "vljepa.data.easyvqa:load_easyvqa_captions",
         "easy-VQA images captioned from their QA facts",
+    ),
+    (
+        "easyvqa-classes",
+        "classification",
+        "vljepa.data.easyvqa:load_easyvqa_classes",
+        "easy-VQA images labelled by shape, colour or both (zero-shot classification)",
     ),
     ("scenes", "captioning", "vljepa.data.scenes:load_scenes", "procedural multi-object scenes"),
     ("scenes-vqa", "vqa", "vljepa.data.scenes:load_scenes_vqa", "questions about procedural scenes"),

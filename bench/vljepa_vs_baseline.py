@@ -7,6 +7,8 @@ Four training runs through ``vljepa train`` (each skipped when its ``metrics.jso
 
 * easy-VQA VQA accuracy: ``recipes/vljepa/easyvqa-effnet-minilm.yaml`` vs ``easyvqa-dual-encoder.yaml``
   (full test set, 9,673 questions, the 13 answers as candidates);
+* zero-shot classification of the easy-VQA test images into the 24 "colour shape" classes with the same
+  two models (``vljepa eval --task zeroshot --dataset easyvqa-classes``; 7 prompt templates per class);
 * retrieval R@1/5/10 both ways on 1,000 unseen generated scenes x 4 captions:
   ``recipes/vljepa/scenes-effnet-minilm.yaml`` vs ``scenes-dual-encoder.yaml``.
 
@@ -55,6 +57,17 @@ def train(name: str, recipe: str, output_dir: Path, *, rerun: bool) -> dict:
     return json.loads(metrics_file.read_text())
 
 
+def zeroshot(run_dir: Path, *, rerun: bool) -> dict:
+    """Zero-shot 24-way colour+shape classification of a trained easy-VQA model with ``vljepa eval``."""
+    out = run_dir / "zeroshot"
+    if not (out / "metrics.json").is_file() or rerun:
+        subprocess.run([
+            sys.executable, "-m", "vljepa.cli", "eval", "--model", str(run_dir / "model"), "--task", "zeroshot",
+            "--dataset", "easyvqa-classes", "--dataset_kwargs", '{"label": "color_shape"}', "--output_dir", str(out),
+        ], check=True, stdout=subprocess.DEVNULL)
+    return json.loads((out / "metrics.json").read_text())
+
+
 def main(argv: list[str] | None = None) -> Path:
     from eval.report import write_comparison_report
 
@@ -70,6 +83,8 @@ def main(argv: list[str] | None = None) -> Path:
         else:
             metrics = train(name, recipe, args.output_dir / name, rerun=args.rerun)
         results.setdefault(column, {})[task] = metrics
+        if task == "vqa":
+            results[column]["zeroshot"] = zeroshot(args.output_dir / name, rerun=args.rerun)
         timings.setdefault(column, {})[f"{task} run: train + eval (s)"] = metrics.get("total_seconds")
         timings[column][f"{task} run: optimizer steps"] = metrics.get("train_steps")
     report = write_comparison_report(results, args.output_dir / "report.md")

@@ -65,7 +65,7 @@ def tiny_vision_model(root: str | Path, kind: VisionKind = "clip", *, seed: int 
     if (path / "config.json").exists():
         return path
     _seed(seed)
-    common = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4)
+    common = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4}
     if kind == "clip":
         model = CLIPVisionModel(CLIPVisionConfig(image_size=IMAGE_SIZE, patch_size=8, **common))
         processor = CLIPImageProcessor(

@@ -9,7 +9,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from jepa_core import testing as kit  # noqa: E402
+from jepa_core import testing as kit
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,9 @@ import httpx2
 import pytest
 import torch
 import yaml
-from huggingface_hub import CommitInfo, HfApi, ModelCard, RepoUrl
+from fake_hub import install_fake_hub
+from huggingface_hub import HfApi, ModelCard
 from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError, OfflineModeIsEnabled
-from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
 from jepa_core import hub
 from jepa_core.hub import HubPublishError, PublishError, push_folder, push_main, safe_load_kwargs
@@ -21,43 +21,9 @@ from jepa_core.model_card import ModelCardInfo, card_from_folder, render_model_c
 SMOLLM2 = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
-class FakeHub:
-    """Stands in for the Hub at the HfApi boundary: a repo is a folder under ``root``."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.created: list[dict] = []
-        self.uploads: list[dict] = []
-
-    def create_repo(self, api, repo_id, *, private=None, exist_ok=False, repo_type=None, **kwargs):
-        self.created.append({"repo_id": repo_id, "private": private, "exist_ok": exist_ok, "repo_type": repo_type})
-        (self.root / repo_id).mkdir(parents=True, exist_ok=exist_ok)
-        return RepoUrl(f"https://huggingface.co/{repo_id}")
-
-    def upload_folder(self, api, *, repo_id, folder_path, repo_type=None, commit_message=None,
-                      allow_patterns=None, ignore_patterns=None, **kwargs):
-        self.uploads.append({"repo_id": repo_id, "commit_message": commit_message, "repo_type": repo_type})
-        folder = Path(folder_path)
-        paths = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
-        ignore = [*(ignore_patterns or []), *DEFAULT_IGNORE_PATTERNS]
-        for rel in filter_repo_objects(paths, allow_patterns=allow_patterns, ignore_patterns=ignore):
-            target = self.root / repo_id / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(folder / rel, target)
-        return CommitInfo(commit_url=f"https://huggingface.co/{repo_id}/commit/0123abcd",
-                          commit_message=commit_message, commit_description="", oid="0123abcd")
-
-    def files(self, repo_id: str) -> set[str]:
-        return {p.relative_to(self.root / repo_id).as_posix() for p in (self.root / repo_id).rglob("*")
-                if p.is_file()}
-
-
 @pytest.fixture
 def fake_hub(tmp_path, monkeypatch):
-    fake = FakeHub(tmp_path / "remote")
-    monkeypatch.setattr(HfApi, "create_repo", lambda api, *a, **k: fake.create_repo(api, *a, **k))
-    monkeypatch.setattr(HfApi, "upload_folder", lambda api, *a, **k: fake.upload_folder(api, *a, **k))
-    return fake
+    return install_fake_hub(monkeypatch, tmp_path / "remote")
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from test_vljepa_decoder_attach import fitted_decoder
 
 pytest_plugins = ["test_vljepa_kit"]  # tiny_model, one_torch_thread

@@ -91,6 +91,38 @@ def test_distributed_loss_uses_global_negatives():
     assert local_loss.loss.item() == pytest.approx(global_loss.loss.item(), rel=1e-5)
 
 
+@pytest.mark.parametrize("with_duplicate_targets", [False, True])
+def test_ddp_average_of_rank_gradients_equals_the_global_gradient(with_duplicate_targets):
+    """Two simulated ranks (2 rows each) whose gradients are averaged, as DDP does, match one process."""
+    torch.manual_seed(0)
+    pred, target = torch.randn(4, 6), torch.randn(4, 6)
+    ids = text_ids(["a", "b", "a", "c"] if with_duplicate_targets else ["a", "b", "c", "d"])
+
+    def run(rank: int | None):
+        p, t = pred.clone().requires_grad_(), target.clone().requires_grad_()
+        loss_fn = EmbeddingLoss()
+        rows = slice(None) if rank is None else slice(2 * rank, 2 * rank + 2)
+        if rank is not None:
+            everything = iter([pred, target, ids])  # gathered in this order
+
+            def gather(tensor):
+                full = next(everything).clone()
+                full[rows] = tensor
+                return full
+
+            loss_fn.set_distributed(gather, rank=rank)
+        out = loss_fn(p[rows], t[rows], ids[rows])
+        out.loss.backward()
+        return out.loss.detach(), p.grad, t.grad, loss_fn.log_logit_scale.grad
+
+    single = run(None)
+    ranks = [run(0), run(1)]
+    for rank in ranks:
+        torch.testing.assert_close(rank[0], single[0])  # every rank reports the global loss
+    for i in (1, 2, 3):
+        torch.testing.assert_close((ranks[0][i] + ranks[1][i]) / 2, single[i], rtol=1e-5, atol=1e-7)
+
+
 @pytest.mark.parametrize(("loss_type", "expected"), [("cosine", "cosine_distance"), ("l2", "l2")])
 def test_cosine_and_l2(loss_type, expected):
     pred = torch.tensor([[1.0, 0.0], [0.0, 2.0]])

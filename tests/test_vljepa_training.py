@@ -148,8 +148,8 @@ def test_trainer_end_to_end_with_exact_resume(tmp_path, tiny_timm, tiny_llama3, 
     a = load_file(first / "model" / "model.safetensors")
     b = load_file(resumed / "model" / "model.safetensors")
     assert a.keys() == b.keys()
-    for key in a:
-        assert torch.allclose(a[key], b[key], atol=1e-6), key
+    for key, value in a.items():
+        assert torch.equal(value, b[key]), key  # bit-identical
 
 
 @pytest.mark.slow

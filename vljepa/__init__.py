@@ -27,7 +27,10 @@ _EXPORTS = {
     "load_pretrained": "vljepa.auto",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [  # the names of _EXPORTS
+    "DualEncoderConfig", "DualEncoderModel", "FeatureCache", "VLJEPAConfig", "VLJEPALossOutput", "VLJEPAModel",
+    "VLJEPAOutput", "load_pretrained",
+]
 
 
 def __getattr__(name: str) -> Any:

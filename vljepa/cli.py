@@ -6,6 +6,7 @@
     vljepa train-decoder RECIPE.yaml [--field value ...]  # the Y-decoder (text on demand)
     vljepa decode --model DIR --frames DIR_OR_VIDEO --mode {selective,ward,uniform} [--threshold T]
     vljepa bench-decoding RECIPE.yaml                     # selective vs. uniform decoding sweep
+    vljepa push FOLDER --repo_id USER/NAME [--private]     # publish a saved model with a model card
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from jepa_core.config import ConfigError, parse_config
 
 logger = logging.getLogger("vljepa")
 
-USAGE = """usage: vljepa {train,eval,train-decoder,decode,bench-decoding} ...
+USAGE = """usage: vljepa {train,eval,train-decoder,decode,bench-decoding,push} ...
 
   vljepa train RECIPE.yaml [--field value ...]
       Train VL-JEPA (or the dual-encoder baseline) from a recipe; flags override recipe fields.
@@ -35,6 +36,8 @@ USAGE = """usage: vljepa {train,eval,train-decoder,decode,bench-decoding} ...
       Timestamped captions of a frame folder or video, decoding only when the predicted meaning changes.
   vljepa bench-decoding RECIPE.yaml [--field value ...]
       Selective vs. uniform decoding on generated streams: CIDEr against decodes per second.
+  vljepa push FOLDER --repo_id USER/NAME [--private] [--model_card auto|keep|generate]
+      Publish a saved model folder to the Hugging Face Hub (safetensors only, with a generated model card).
 
 Run `vljepa train --help` or `vljepa eval --help` for every field."""
 
@@ -147,6 +150,13 @@ def _print_metrics(metrics: dict) -> None:
             print(f"{key:<{width + 12}} {value:.4f}" if isinstance(value, float) else f"{key:<{width + 12}} {value}")
 
 
+def push_command(argv: Sequence[str]) -> int:
+    from jepa_core.hub import push_main
+
+    setup_logging()
+    return push_main(argv, kind="vljepa")
+
+
 def _decoding_command(name: str):
     def run(argv: Sequence[str]) -> int:
         from vljepa import decoding_cli
@@ -162,6 +172,7 @@ COMMANDS = {
     "train-decoder": _decoding_command("train_decoder_main"),
     "decode": _decoding_command("decode_main"),
     "bench-decoding": _decoding_command("bench_decoding_main"),
+    "push": push_command,
 }
 
 

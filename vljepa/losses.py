@@ -2,7 +2,8 @@
 
 * ``infonce``: bidirectional InfoNCE with a learnable temperature (paper default). Negatives are the
   whole global batch: with a ``gather_fn`` (set by the trainer, e.g. ``accelerator.gather``) the
-  embeddings of all processes are gathered, and gradients flow back through the local shard only.
+  embeddings of all processes are gathered, and gradients flow back through the local shard only (scaled
+  so that DDP's gradient average equals the one-process gradient of the global batch).
   Samples whose targets are the same text (same ``target_ids``) are one class: the target side is
   de-duplicated, so two images captioned "a red circle" are not each other's negatives.
 * ``cosine``: mean ``1 - cos(ŷ, y)``.
@@ -80,6 +81,13 @@ def gather_with_local_grad(tensor: torch.Tensor, gather_fn: GatherFn, rank: int)
     chunks = list(gathered.split(tensor.shape[0]))
     chunks[rank] = tensor
     return torch.cat(chunks)
+
+
+def scale_gradient(tensor: torch.Tensor, factor: float) -> torch.Tensor:
+    """``tensor`` with the same values (exactly) and its gradient multiplied by ``factor``."""
+    if factor == 1:
+        return tensor
+    return tensor + (factor - 1) * (tensor - tensor.detach())
 
 
 def info_nce(
@@ -169,10 +177,17 @@ class EmbeddingLoss(nn.Module):
         if self.loss_type == "l2":
             return VLJEPALossOutput(loss=l2, cosine_distance=cosine_distance.detach(), l2=l2)
         if self.gather_fn is not None:
+            local_rows = predictions.shape[0]
             predictions = gather_with_local_grad(predictions, self.gather_fn, self.rank)
             targets = gather_with_local_grad(targets, self.gather_fn, self.rank)
             if target_ids is not None:
                 target_ids = self.gather_fn(target_ids.contiguous())
+            # Each process back-propagates the global loss through its own rows only, and DDP then averages
+            # the gradients over processes: scaling the local rows' gradient by the world size makes that
+            # average the one-process gradient of the global batch (parameters such as the temperature, used
+            # whole on every process, already get the full gradient everywhere).
+            world_size = predictions.shape[0] // local_rows
+            predictions, targets = scale_gradient(predictions, world_size), scale_gradient(targets, world_size)
         scale = self.logit_scale
         p2t, t2p, candidates = info_nce(predictions, targets, scale, target_ids)
         return VLJEPALossOutput(

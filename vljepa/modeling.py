@@ -295,8 +295,8 @@ class VLJEPAModel(PersistenceMixin, nn.Module):
         """Load a saved model; a ``decoder/`` subfolder, when present, is attached as its Y-decoder."""
         from vljepa.persistence import resolve as resolve_folder
 
-        model = super().from_pretrained(model_id_or_path, revision=revision, device=device)
-        folder = resolve_folder(str(model_id_or_path), revision)
+        folder = resolve_folder(str(model_id_or_path), revision)  # once: a Hub id is downloaded here
+        model = super().from_pretrained(folder, device=device)
         if (folder / DECODER_FOLDER / "config.json").is_file():
             from vljepa.decoder import YDecoder
 

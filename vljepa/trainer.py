@@ -5,7 +5,13 @@ are gathered across processes. Frozen X-encoder features are computed once into 
 :class:`~vljepa.feature_cache.FeatureCache` and read back as a table in memory. Checkpoints (model
 tensors, optimizer, scheduler, RNG states and the data position) are written into a temporary folder
 and renamed into place, so a crash never leaves a complete-looking partial checkpoint and the previous
-one survives; ``resume: true`` continues from the newest complete one.
+one survives; ``resume: true`` continues from the newest complete one. A save that fails (a full disk)
+removes its partial folder and stops with an error naming the previous, intact checkpoint.
+
+A non-finite loss on any process stops the run or skips that optimizer step (``on_nonfinite_loss``).
+Predicted and target embeddings feed two :class:`~jepa_core.monitoring.EmbeddingMonitor` (collapse
+statistics at every logging step). With ``push_to_hub`` the final model folder gets a model card and is
+uploaded (:mod:`jepa_core.hub`).
 
 Example::
 
@@ -17,6 +23,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -34,6 +41,7 @@ from transformers import get_scheduler
 
 from jepa_core.config import config_to_dict
 from jepa_core.distributed import check_world_size, resolve_use_cpu
+from jepa_core.monitoring import EmbeddingMonitor
 from jepa_core.rundir import write_json, write_run_metadata
 from vljepa.evaluation import evaluate_model, load_eval_dataset
 from vljepa.feature_cache import FeatureCache
@@ -84,6 +92,20 @@ def optimizer_parameter_groups(model, args: TrainingArguments) -> list[dict[str,
     return result
 
 
+def use_global_negatives(accelerator: Accelerator, model) -> None:
+    """With several processes, InfoNCE negatives come from the global batch (gathered from every process)."""
+    if accelerator.num_processes > 1:
+        accelerator.unwrap_model(model).loss_fn.set_distributed(accelerator.gather, accelerator.process_index)
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss was NaN or infinite and ``on_nonfinite_loss`` is ``"stop"``."""
+
+
+class CheckpointSaveError(RuntimeError):
+    """A checkpoint could not be written (e.g. the disk is full); the previous one is intact."""
+
+
 def complete_checkpoints(checkpoint_root: Path) -> list[Path]:
     """Checkpoint folders holding a state file, oldest first (temporary folders are ignored)."""
     if not checkpoint_root.is_dir():
@@ -111,6 +133,20 @@ class VLJEPATrainer:
         check_world_size(self.accelerator.num_processes, hint="pass --use_cpu true")
         self.global_step = 0
         self.position = {"stage_index": 0, "micro_step": 0}
+        self.skipped_nonfinite_steps = 0
+        self.monitors: list[EmbeddingMonitor] = []
+        if args.monitor_collapse and self.accelerator.is_main_process:
+            config = args.collapse_monitor_config()
+            self.monitors = [EmbeddingMonitor("pred", config=config), EmbeddingMonitor("target", config=config)]
+
+    def _any_process(self, flag: bool) -> bool:
+        """True on every process when ``flag`` is true on any (a collective call: every process must make it)."""
+        value = torch.tensor([1.0 if flag else 0.0], device=self.accelerator.device)
+        return bool(self.accelerator.reduce(value, reduction="sum").item() > 0)
+
+    def _last_checkpoint_name(self) -> str | None:
+        checkpoints = complete_checkpoints(self.checkpoint_root)
+        return str(checkpoints[-1]) if checkpoints else None
 
     # ------------------------------------------------------------------------------------------------
     def _feature_cache(self, model) -> FeatureCache | None:
@@ -137,11 +173,23 @@ class VLJEPATrainer:
         if accelerator.is_main_process:
             shutil.rmtree(tmp, ignore_errors=True)
         accelerator.wait_for_everyone()
-        accelerator.save_state(str(tmp))
-        accelerator.wait_for_everyone()
+        error: OSError | None = None
+        try:
+            accelerator.save_state(str(tmp))
+        except OSError as err:
+            error = err
+        failed = self._any_process(error is not None)  # also a barrier: every process has written its part
+        if not failed and accelerator.is_main_process:
+            state = {"global_step": self.global_step, **self.position,
+                     "skipped_nonfinite_steps": self.skipped_nonfinite_steps,
+                     "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            try:
+                write_json(tmp / STATE_FILE, state)
+            except OSError as err:
+                error = err
+        if failed or self._any_process(error is not None):
+            self._abandon_checkpoint(final, tmp, error)
         if accelerator.is_main_process:
-            state = {"global_step": self.global_step, **self.position, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-            write_json(tmp / STATE_FILE, state)
             os.replace(tmp, final)
             for old in complete_checkpoints(self.checkpoint_root)[: -self.args.save_total_limit]:
                 doomed = old.with_name(f".deleting-{old.name}")
@@ -149,6 +197,21 @@ class VLJEPATrainer:
                 shutil.rmtree(doomed, ignore_errors=True)
             logger.info("Checkpoint written: %s", final)
         accelerator.wait_for_everyone()
+
+    def _abandon_checkpoint(self, final: Path, tmp: Path, error: OSError | None) -> None:
+        """Remove the partial ``tmp`` folder of a failed save and raise :class:`CheckpointSaveError`."""
+        if self.accelerator.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+        self.accelerator.wait_for_everyone()
+        reason = str(error) if error is not None else "another process could not write its part"
+        previous = self._last_checkpoint_name()
+        intact = (f"The previous checkpoint {previous} is intact: free some space (or choose another output_dir "
+                  "and copy it there) and continue with --resume true."
+                  if previous else "There is no earlier checkpoint: free some space and start the run again.")
+        raise CheckpointSaveError(
+            f"could not write checkpoint {final} at optimizer step {self.global_step}: {reason}. The partial "
+            f"folder {tmp} was removed. {intact}"
+        ) from error
 
     def _register_checkpoint_hooks(self, unwrapped) -> None:
         prefixes = tuple(unwrapped.frozen_prefixes())
@@ -175,6 +238,7 @@ class VLJEPATrainer:
         state = json.loads((latest / STATE_FILE).read_text())
         self.global_step = state["global_step"]
         self.position = {"stage_index": state["stage_index"], "micro_step": state["micro_step"]}
+        self.skipped_nonfinite_steps = state.get("skipped_nonfinite_steps", 0)
         logger.info("Resumed from %s: step %d, stage %d, micro-batch %d", latest, self.global_step,
                     self.position["stage_index"], self.position["micro_step"])
 
@@ -211,8 +275,7 @@ class VLJEPATrainer:
         accelerator.register_for_checkpointing(scheduler)
         unwrapped = accelerator.unwrap_model(model)
         self._register_checkpoint_hooks(unwrapped)
-        if accelerator.num_processes > 1:
-            unwrapped.loss_fn.set_distributed(accelerator.gather, accelerator.process_index)
+        use_global_negatives(accelerator, model)
         self._maybe_resume()
         if args.report_to != "none":
             flat = {**config_to_dict(self.model_args), **config_to_dict(args)}
@@ -234,8 +297,9 @@ class VLJEPATrainer:
         train_seconds = time.perf_counter() - train_started
 
         accelerator.wait_for_everyone()
+        model_dir = self.output_dir / "model"
         if accelerator.is_main_process:
-            unwrapped.save_pretrained(self.output_dir / "model")
+            unwrapped.save_pretrained(model_dir)
         metrics: dict[str, Any] = {}
         eval_started = time.perf_counter()
         if eval_dataset is not None:
@@ -249,12 +313,32 @@ class VLJEPATrainer:
             "eval_seconds": round(time.perf_counter() - eval_started, 1),
             "total_seconds": round(time.perf_counter() - started, 1),
             "num_processes": accelerator.num_processes,
+            "skipped_nonfinite_steps": self.skipped_nonfinite_steps,
         })  # fmt: skip
         if accelerator.is_main_process:
             write_json(self.output_dir / "metrics.json", metrics)
+            write_json(model_dir / "metrics.json", metrics)  # for the model card (vljepa push)
         accelerator.log({f"final/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}, step=self.global_step)
         accelerator.end_training()
+        if args.push_to_hub and accelerator.is_main_process:
+            self._push(model_dir)
         return metrics
+
+    def _push(self, model_dir: Path) -> None:
+        """Write the model card into ``model_dir`` and upload the folder to ``hub_model_id``."""
+        from jepa_core.hub import HubPublishError, PublishError, push_folder
+        from jepa_core.model_card import card_from_folder
+
+        repo_id = self.args.hub_model_id
+        card = card_from_folder(model_dir, kind="vljepa", repo_id=repo_id, license="apache-2.0")
+        trained_on = [name for name in (self.args.caption_dataset, self.args.query_dataset) if name]
+        card = dataclasses.replace(card, datasets=card.datasets or trained_on)
+        try:
+            url = push_folder(model_dir, repo_id, private=self.args.hub_private_repo, card=card)
+        except (PublishError, HubPublishError) as err:
+            raise type(err)(f"{err} The trained model is saved in {model_dir}; publish it later with "
+                            f"`vljepa push {model_dir} --repo_id {repo_id}`.") from err
+        logger.info("Pushed %s to %s: %s", model_dir, repo_id, url)
 
     def _feature_table(self, model, cache: FeatureCache, stages: list) -> torch.Tensor:
         """Fill the cache for all training images (main process first) and load the table ``[U, T, D]``."""
@@ -298,18 +382,28 @@ class VLJEPATrainer:
             generator=torch.Generator().manual_seed(args.seed + stage_index),
         )
         model.train()
+        nonfinite = False  # in any micro-batch of the current optimizer step
         for batch in loader:
             micro_step = batch.pop("micro_step")
             with accelerator.accumulate(model):
                 output = model(**batch)
                 accelerator.backward(output.loss)
-                if accelerator.sync_gradients and args.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-                optimizer.step()
-                optimizer.zero_grad()
+                finite = bool(torch.isfinite(output.loss.detach()).all())
+                nonfinite = nonfinite or not finite
+                if finite:
+                    self._monitor(output)
+                if accelerator.sync_gradients:
+                    if self._any_process(nonfinite):
+                        self._nonfinite_step(stage.name)  # raises, or skips this update
+                    else:
+                        if args.max_grad_norm > 0:
+                            accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                        optimizer.step()
+                    optimizer.zero_grad()
             if not accelerator.sync_gradients:
                 continue
-            scheduler.step()
+            nonfinite = False
+            scheduler.step()  # also after a skipped step: the schedule follows the data position
             self.global_step += 1
             self.position = {"stage_index": stage_index, "micro_step": micro_step + 1}
             bar.update(1)
@@ -325,6 +419,28 @@ class VLJEPATrainer:
         self.position = {"stage_index": stage_index + 1, "micro_step": 0}
         self._save_checkpoint()
 
+    def _nonfinite_step(self, stage_name: str) -> None:
+        step = self.global_step + 1
+        if self.args.on_nonfinite_loss == "stop":
+            last = self._last_checkpoint_name()
+            raise NonFiniteLossError(
+                f"non-finite training loss (NaN or inf) at optimizer step {step} of the {stage_name!r} stage; "
+                "no parameter was updated. The last checkpoint "
+                f"{f'({last}) is untouched' if last else 'does not exist yet'}: lower learning_rate (or check "
+                "mixed_precision and the data), then continue with --resume true; or set on_nonfinite_loss: skip "
+                "to skip such steps."
+            )
+        self.skipped_nonfinite_steps += 1
+        logger.warning("Non-finite training loss at optimizer step %d (%s stage): skipped the update (parameters "
+                       "and optimizer state unchanged); %d step(s) skipped so far", step, stage_name,
+                       self.skipped_nonfinite_steps)
+
+    def _monitor(self, output) -> None:
+        if self.monitors:
+            self.monitors[0].update(output.predicted_embeddings)
+            if output.target_embeddings is not None:
+                self.monitors[1].update(output.target_embeddings)
+
     def _log(self, output, scheduler, stage_name: str, bar) -> None:
         terms = output.loss_terms
         values = {"train/loss": output.loss.item(), "train/lr": scheduler.get_last_lr()[0]}
@@ -333,7 +449,10 @@ class VLJEPATrainer:
             value = getattr(terms, name)
             if value is not None:
                 values[f"train/{name}"] = float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
+        for monitor in self.monitors:
+            values.update({f"collapse/{key}": value for key, value in monitor.compute().items()})
         self.accelerator.log(values, step=self.global_step)
         bar.set_postfix(stage=stage_name, loss=f"{values['train/loss']:.4f}")
-        logger.info("step %d [%s] %s", self.global_step, stage_name,
-                    " ".join(f"{k.split('/')[1]}={v:.4g}" for k, v in values.items()))
+        shown = {k.removeprefix("train/").removeprefix("collapse/"): v for k, v in values.items()
+                 if not k.startswith("collapse/") or k.endswith(("/std_mean", "/rankme", "/cosine_mean"))}
+        logger.info("step %d [%s] %s", self.global_step, stage_name, " ".join(f"{k}={v:.4g}" for k, v in shown.items()))

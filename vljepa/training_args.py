@@ -166,6 +166,12 @@ class TrainingArguments:
         "Learning-rate schedule over both stages.", default="cosine"
     )
     max_grad_norm: float = _help("Gradient clipping norm (0: off).", default=1.0)
+    on_nonfinite_loss: Literal["stop", "skip"] = _help(
+        "A NaN/inf loss on any process: 'stop' the run with an error (the last checkpoint stays as it was), or "
+        "'skip' that optimizer step (no parameter or optimizer-state update; counted in metrics.json as "
+        "skipped_nonfinite_steps).",
+        default="stop",
+    )
     mixed_precision: Literal["no", "fp16", "bf16"] = _help("Accelerate mixed precision.", default="no")
     use_cpu: bool | None = _help(
         "Run on the CPU (None: exactly when no GPU/XPU/MPS is present). Several CPU processes under "
@@ -202,6 +208,36 @@ class TrainingArguments:
     save_steps: int = _help("Checkpoint every N optimizer steps (0: at the end of each stage only).", default=0)
     save_total_limit: int = _help("Keep at most this many checkpoints (the newest).", default=1)
 
+    # --- collapse monitoring ----------------------------------------------------------------------------
+    monitor_collapse: bool = _help(
+        "Log per-dimension std, RankMe and mean cosine of the predicted and target embeddings at every logging "
+        "step (collapse/pred/*, collapse/target/*) and warn once when they look collapsed.",
+        default=True,
+    )
+    collapse_buffer_size: int = _help("Most recent embeddings (per stream) the statistics use.", default=512)
+    collapse_min_vectors: int = _help("No collapse verdict before this many embeddings were seen.", default=256)
+    collapse_min_rank_fraction: float = _help("Collapsed when RankMe < this fraction of min(N, D).", default=0.05)
+    collapse_min_std_ratio: float = _help(
+        "Collapsed when the mean per-dimension std of normalised embeddings < this / sqrt(D).", default=0.1
+    )
+
+    # --- publishing -------------------------------------------------------------------------------------
+    push_to_hub: bool = _help(
+        "After training, write a model card into output_dir/model and upload that folder to hub_model_id.",
+        default=False,
+    )
+    hub_model_id: str | None = _help("Hub repo for push_to_hub, 'user/name' or 'org/name'.", default=None)
+    hub_private_repo: bool = _help("Create the hub_model_id repo as private.", default=False)
+
+    def collapse_monitor_config(self):
+        """The :class:`~jepa_core.monitoring.CollapseMonitorConfig` of the ``collapse_*`` fields."""
+        from jepa_core.monitoring import CollapseMonitorConfig
+
+        return CollapseMonitorConfig(
+            buffer_size=self.collapse_buffer_size, min_vectors=self.collapse_min_vectors,
+            min_rank_fraction=self.collapse_min_rank_fraction, min_std_ratio=self.collapse_min_std_ratio,
+        )  # fmt: skip
+
     def __post_init__(self) -> None:
         for name in ("caption_dataset_kwargs", "query_dataset_kwargs", "eval_dataset_kwargs"):
             setattr(self, name, json_mapping(getattr(self, name), name))
@@ -231,3 +267,11 @@ class TrainingArguments:
             raise ValueError(f"eval_task={self.eval_task!r} needs eval_dataset (or set eval_task: none)")
         if self.max_train_samples is not None and self.max_train_samples < 1:
             raise ValueError(f"max_train_samples must be >= 1, got {self.max_train_samples}")
+        try:
+            self.collapse_monitor_config()
+        except ValueError as err:
+            raise ValueError(f"collapse monitoring: {err} (fields collapse_*)") from err
+        if self.push_to_hub and not self.hub_model_id:
+            raise ValueError("push_to_hub needs hub_model_id ('user/name' or 'org/name')")
+        if self.hub_model_id is not None and (self.hub_model_id.count("/") != 1 or not all(self.hub_model_id.split("/"))):
+            raise ValueError(f"hub_model_id must be 'user/name' or 'org/name', got {self.hub_model_id!r}")

@@ -5,13 +5,20 @@
 told to run on the CPU. Without that, every worker trains alone on the whole data, writing to the same
 output folder: the worst kind of silent failure. These helpers choose the CPU when no accelerator is present
 and refuse a launch whose process count does not match the one torchrun announced.
+
+Contrastive losses whose negatives span the global batch use :func:`gather_with_local_grad` and
+:func:`scale_gradient`: every process computes the loss of the whole global batch with gradients flowing to
+its own rows only, scaled by the world size so that DDP's gradient average equals the one-process gradient.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import torch
+
+GatherFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 def accelerator_available() -> bool:
@@ -48,3 +55,30 @@ def check_world_size(num_processes: int, *, hint: str = "pass --use_cpu true") -
             f"{num_processes}: each process would train alone and they would overwrite each other's output. "
             f"On a machine without a GPU, {hint} so that accelerate joins them with the gloo backend."
         )
+
+
+def gather_with_local_grad(tensor: torch.Tensor, gather_fn: GatherFn, rank: int) -> torch.Tensor:
+    """Concatenate ``tensor`` from all processes; gradients flow to this process's own rows only.
+
+    ``gather_fn`` gathers along dim 0 without gradient (e.g. ``accelerator.gather``); every process must
+    hold the same number of rows.
+    """
+    gathered = gather_fn(tensor.detach().contiguous())
+    if gathered.shape[0] % tensor.shape[0]:
+        raise ValueError(
+            f"gathered {gathered.shape[0]} rows from a local batch of {tensor.shape[0]}: every process must use "
+            "the same per-device batch size (drop the last incomplete batch)"
+        )
+    world = gathered.shape[0] // tensor.shape[0]
+    if not 0 <= rank < world:
+        raise ValueError(f"rank {rank} out of range for {world} processes")
+    chunks = list(gathered.split(tensor.shape[0]))
+    chunks[rank] = tensor
+    return torch.cat(chunks)
+
+
+def scale_gradient(tensor: torch.Tensor, factor: float) -> torch.Tensor:
+    """``tensor`` with the same values (exactly) and its gradient multiplied by ``factor``."""
+    if factor == 1:
+        return tensor
+    return tensor + (factor - 1) * (tensor - tensor.detach())

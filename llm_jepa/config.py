@@ -52,9 +52,8 @@ class JepaObjectiveConfig:
         default="cosine",
         metadata={
             "help": "d: cosine (1 - cosine similarity, the paper's choice), l2 (Euclidean distance), mse (mean "
-            "squared error) or infonce (in-batch contrastive, predictions vs. targets). infonce takes its "
-            "negatives from the per-device batch only (not gathered across processes), so its value depends on "
-            "per_device_train_batch_size, not on the number of processes."
+            "squared error) or infonce (contrastive, predictions vs. targets; on several processes the negatives "
+            "are gathered from the whole global batch, so 2 processes x B rows train like 1 process x 2B)."
         },
     )
     jepa_infonce_temperature: float = field(

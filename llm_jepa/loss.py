@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from jepa_core.distributed import GatherFn, gather_with_local_grad, scale_gradient
+
 
 def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean next-token cross-entropy over labelled positions.
@@ -45,12 +47,28 @@ def mse_distance(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor
     return F.mse_loss(prediction.float(), target.float())
 
 
-def infonce_distance(prediction: torch.Tensor, target: torch.Tensor, temperature: float = 0.07) -> torch.Tensor:
-    """In-batch InfoNCE: each prediction must pick its own target among the batch's targets.
+def infonce_distance(
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    temperature: float = 0.07,
+    *,
+    gather_fn: GatherFn | None = None,
+    rank: int = 0,
+) -> torch.Tensor:
+    """InfoNCE: each prediction must pick its own target among the batch's targets.
 
-    ``mean_b -log softmax_j(cos(prediction_b, target_j) / temperature)[b]``; inputs ``(B, H)``. The negatives
-    are the other rows of this (per-device) batch; with B = 1 the loss is 0.
+    ``mean_b -log softmax_j(cos(prediction_b, target_j) / temperature)[b]``; inputs ``(B, H)``. Without
+    ``gather_fn`` the negatives are the other rows of this batch (with B = 1 the loss is 0). With
+    ``gather_fn`` (e.g. ``accelerator.gather``; every process the same B) the predictions and targets of all
+    processes form the global batch: each process computes the global loss, with gradients flowing to its own
+    rows scaled by the world size, so that DDP's gradient average equals the one-process gradient.
     """
+    if gather_fn is not None:
+        local_rows = prediction.shape[0]
+        prediction = gather_with_local_grad(prediction, gather_fn, rank)
+        target = gather_with_local_grad(target, gather_fn, rank)
+        world_size = prediction.shape[0] // local_rows
+        prediction, target = scale_gradient(prediction, world_size), scale_gradient(target, world_size)
     prediction = F.normalize(prediction.float(), dim=-1)
     target = F.normalize(target.float(), dim=-1)
     logits = prediction @ target.T / temperature
@@ -58,9 +76,19 @@ def infonce_distance(prediction: torch.Tensor, target: torch.Tensor, temperature
 
 
 def jepa_distance(
-    prediction: torch.Tensor, target: torch.Tensor, kind: str, *, temperature: float = 0.07
+    prediction: torch.Tensor,
+    target: torch.Tensor,
+    kind: str,
+    *,
+    temperature: float = 0.07,
+    gather_fn: GatherFn | None = None,
+    rank: int = 0,
 ) -> torch.Tensor:
-    """d(Pred(Enc(Text)), Enc(Code)) for ``kind`` in cosine / l2 / mse / infonce; inputs ``(B, H)``."""
+    """d(Pred(Enc(Text)), Enc(Code)) for ``kind`` in cosine / l2 / mse / infonce; inputs ``(B, H)``.
+
+    ``gather_fn`` / ``rank`` make infonce's negatives the global batch across processes (see
+    :func:`infonce_distance`); the per-example distances ignore them.
+    """
     if prediction.shape != target.shape or prediction.ndim != 2:
         raise ValueError(f"prediction and target must both be (B, H); got {tuple(prediction.shape)} and "
                          f"{tuple(target.shape)}")
@@ -71,5 +99,5 @@ def jepa_distance(
     if kind == "mse":
         return mse_distance(prediction, target)
     if kind == "infonce":
-        return infonce_distance(prediction, target, temperature)
+        return infonce_distance(prediction, target, temperature, gather_fn=gather_fn, rank=rank)
     raise ValueError(f"unknown jepa_loss {kind!r}; choose cosine, l2, mse or infonce")

@@ -120,7 +120,13 @@ def _packed(model: Any, batch: Mapping[str, torch.Tensor], config: JepaObjective
 
 
 def llm_jepa_loss(
-    model: Any, batch: Mapping[str, torch.Tensor], config: JepaObjectiveConfig, *, compute_jepa: bool = True
+    model: Any,
+    batch: Mapping[str, torch.Tensor],
+    config: JepaObjectiveConfig,
+    *,
+    compute_jepa: bool = True,
+    gather_fn: Any = None,
+    rank: int = 0,
 ) -> LLMJepaOutput:
     """Run ``model`` on a collated batch and combine the terms.
 
@@ -130,6 +136,8 @@ def llm_jepa_loss(
         batch: output of :class:`llm_jepa.packing.LLMJepaCollator` for ``config.jepa_mode``.
         config: the objective (weights, k, distance, mode, stop-gradient).
         compute_jepa: False skips the JEPA term and its compute (dropout step, or lambda = 0).
+        gather_fn, rank: for ``jepa_loss: infonce`` on several processes, gather the global batch's
+            embeddings as negatives (every process must make the same ``compute_jepa`` choice).
     """
     compute_jepa = compute_jepa and config.jepa_loss_weight > 0
     step = _packed if config.jepa_mode == "packed" else _separate
@@ -138,7 +146,8 @@ def llm_jepa_loss(
     jepa_loss = None
     if prediction is not None:
         jepa_loss = jepa_distance(
-            prediction, target, config.jepa_loss, temperature=config.jepa_infonce_temperature
+            prediction, target, config.jepa_loss, temperature=config.jepa_infonce_temperature,
+            gather_fn=gather_fn, rank=rank,
         )
         total = total + config.jepa_loss_weight * jepa_loss
     return LLMJepaOutput(loss=total, lm_loss=lm_loss, jepa_loss=jepa_loss, prediction=prediction, target=target)

@@ -181,7 +181,11 @@ class LLMJepaTrainer(Trainer):
         self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
     ) -> torch.Tensor | tuple[torch.Tensor, LLMJepaOutput]:
         compute_jepa = self.jepa_term_this_step() if model.training else True
-        output = llm_jepa_loss(model, inputs, self.args, compute_jepa=compute_jepa)
+        gather = self.args.jepa_loss == "infonce" and self.accelerator.num_processes > 1
+        output = llm_jepa_loss(
+            model, inputs, self.args, compute_jepa=compute_jepa,
+            gather_fn=self.accelerator.gather if gather else None, rank=self.accelerator.process_index,
+        )
         (self._train_terms if model.training else self._eval_terms).add(output, inputs)
         if model.training:
             # A tensor: no device sync per micro-batch; checked once before the optimizer step.

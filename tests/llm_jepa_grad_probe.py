@@ -2,7 +2,9 @@
 the processes of ``accelerate launch`` (or whole, in a plain process); the main process saves the loss (mean
 over processes) and the gradients of the trainable parameters (averaged over processes by DDP).
 
-    python tests/llm_jepa_grad_probe.py MODEL_DIR OUT.pt GLOBAL_BATCH
+    python tests/llm_jepa_grad_probe.py MODEL_DIR OUT.pt GLOBAL_BATCH [DISTANCE]
+
+With DISTANCE infonce the negatives are gathered across processes, as LLMJepaTrainer does.
 """
 
 import sys
@@ -21,7 +23,7 @@ from llm_jepa.views import ViewTokenizer, tokenize_views_dataset
 WORDS = ["dog", "cat", "red", "blue", "circle", "square", "left", "green"]
 
 
-def main(model_dir: str, out: str, global_batch: int) -> None:
+def main(model_dir: str, out: str, global_batch: int, distance: str = "cosine") -> None:
     accelerator = Accelerator(cpu=resolve_use_cpu(None))
     check_world_size(accelerator.num_processes)
     torch.manual_seed(0)
@@ -41,10 +43,12 @@ def main(model_dir: str, out: str, global_batch: int) -> None:
     batch = collator([views[i] for i in range(start, start + per_process)])
     labelled = (batch["labels"] != -100).sum(dim=1)
     assert (labelled == labelled[0]).all(), f"rows have different labelled-token counts: {labelled.tolist()}"
-    config = JepaObjectiveConfig(num_pred_tokens=2, jepa_loss="cosine", jepa_mode="packed")
+    config = JepaObjectiveConfig(num_pred_tokens=2, jepa_loss=distance, jepa_mode="packed")
     model = accelerator.prepare(model)
     model.train()
-    output = llm_jepa_loss(model, batch, config)
+    gather = distance == "infonce" and accelerator.num_processes > 1
+    output = llm_jepa_loss(model, batch, config, gather_fn=accelerator.gather if gather else None,
+                           rank=accelerator.process_index)
     accelerator.backward(output.loss)
     loss = accelerator.reduce(output.loss.detach(), reduction="mean")
     if accelerator.is_main_process:
@@ -55,4 +59,4 @@ def main(model_dir: str, out: str, global_batch: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), *sys.argv[4:])

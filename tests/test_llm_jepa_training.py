@@ -245,8 +245,10 @@ def test_accelerate_launch_two_cpu_processes(tiny_llama3, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.multiprocess
-def test_two_processes_match_one_process_on_the_global_batch(tiny_llama3, tmp_path):
-    """2 processes x B rows give the same loss (mean over ranks) and gradients as 1 process on the 2B rows."""
+@pytest.mark.parametrize("distance", ["cosine", "infonce"])
+def test_two_processes_match_one_process_on_the_global_batch(tiny_llama3, tmp_path, distance):
+    """2 processes x B rows give the same loss (mean over ranks) and gradients as 1 process on the 2B rows;
+    with infonce that needs the negatives gathered from both processes."""
     import subprocess
     import sys
 
@@ -256,7 +258,7 @@ def test_two_processes_match_one_process_on_the_global_batch(tiny_llama3, tmp_pa
     results = {}
     for processes, command in runs.items():
         out = tmp_path / f"grads-{processes}.pt"
-        done = subprocess.run([*command, str(tiny_llama3), str(out), "4"], check=False, cwd=root,
+        done = subprocess.run([*command, str(tiny_llama3), str(out), "4", distance], check=False, cwd=root,
                               env=_subprocess_env(), capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
         results[processes] = torch.load(out)

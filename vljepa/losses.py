@@ -21,14 +21,18 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-GatherFn = Callable[[torch.Tensor], torch.Tensor]
+from jepa_core.distributed import GatherFn, gather_with_local_grad, scale_gradient
+
+__all__ = [  # gather_with_local_grad and scale_gradient live in jepa_core.distributed, shared with llm_jepa
+    "EmbeddingLoss", "GatherFn", "VLJEPALossOutput", "gather_with_local_grad", "info_nce", "scale_gradient", "text_ids",
+]
 
 
 @dataclass
@@ -61,33 +65,6 @@ def text_ids(texts: Sequence[str], device: torch.device | str | None = None) -> 
         for text in texts
     ]
     return torch.tensor(values, dtype=torch.long, device=device)
-
-
-def gather_with_local_grad(tensor: torch.Tensor, gather_fn: GatherFn, rank: int) -> torch.Tensor:
-    """Concatenate ``tensor`` from all processes; gradients flow to this process's own rows only.
-
-    ``gather_fn`` gathers along dim 0 without gradient (e.g. ``accelerator.gather``); every process must
-    hold the same number of rows.
-    """
-    gathered = gather_fn(tensor.detach().contiguous())
-    if gathered.shape[0] % tensor.shape[0]:
-        raise ValueError(
-            f"gathered {gathered.shape[0]} rows from a local batch of {tensor.shape[0]}: every process must use "
-            "the same per-device batch size (drop the last incomplete batch)"
-        )
-    world = gathered.shape[0] // tensor.shape[0]
-    if not 0 <= rank < world:
-        raise ValueError(f"rank {rank} out of range for {world} processes")
-    chunks = list(gathered.split(tensor.shape[0]))
-    chunks[rank] = tensor
-    return torch.cat(chunks)
-
-
-def scale_gradient(tensor: torch.Tensor, factor: float) -> torch.Tensor:
-    """``tensor`` with the same values (exactly) and its gradient multiplied by ``factor``."""
-    if factor == 1:
-        return tensor
-    return tensor + (factor - 1) * (tensor - tensor.detach())
 
 
 def info_nce(

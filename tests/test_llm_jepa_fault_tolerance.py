@@ -66,8 +66,8 @@ def _patch_loss(monkeypatch, change):
     """Run ``change(trainer_step, output)`` on every training loss output."""
     real = trainer_module.llm_jepa_loss
 
-    def loss(model, batch, config, compute_jepa=True):
-        output = real(model, batch, config, compute_jepa=compute_jepa)
+    def loss(model, batch, config, **kwargs):
+        output = real(model, batch, config, **kwargs)
         if model.training:
             change(output)
         return output

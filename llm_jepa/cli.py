@@ -14,7 +14,9 @@ import logging
 import sys
 from collections.abc import Sequence
 
-USAGE = """usage: llm-jepa {train,eval,compare} [args ...]
+from jepa_core.cli import split_subcommand
+
+USAGE = """usage: llm-jepa {train,eval,compare,push} [args ...]
 
   train RECIPE.yaml [--field value ...]   fine-tune with the LLM-JEPA objective (see recipes/llm_jepa/)
   eval ...                                generate and score a trained model (llm-jepa eval --help)
@@ -33,14 +35,10 @@ KEYWORDS = {"push": {"kind": "llm-jepa"}}
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Dispatch to a subcommand; returns the process exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE)
-        return 0 if argv else 2
-    command, rest = argv[0], argv[1:]
-    if command not in SUBCOMMANDS:
-        print(f"llm-jepa: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
-        return 2
+    parsed = split_subcommand("llm-jepa", USAGE, SUBCOMMANDS, argv)
+    if isinstance(parsed, int):
+        return parsed
+    command, rest = parsed
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     import jepa_core  # noqa: F401  (torchvision workaround before anything imports timm)
 

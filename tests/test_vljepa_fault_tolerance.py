@@ -19,9 +19,10 @@ from accelerate import Accelerator
 from safetensors.torch import load_file
 from test_vljepa_training import trainer_argv
 
+from vljepa.checkpointing import CheckpointSaveError, complete_checkpoints
 from vljepa.cli import main
 from vljepa.modeling import VLJEPAModel
-from vljepa.trainer import CheckpointSaveError, NonFiniteLossError, complete_checkpoints
+from vljepa.trainer import NonFiniteLossError
 
 pytest_plugins = ["test_vljepa_kit"]  # shared fixtures: vl_tiny_st, one_torch_thread
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

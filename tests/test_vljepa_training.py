@@ -13,7 +13,8 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from jepa_core.config import ConfigError, parse_config
-from vljepa.trainer import build_model, complete_checkpoints, optimizer_parameter_groups
+from vljepa.checkpointing import complete_checkpoints
+from vljepa.trainer import build_model, optimizer_parameter_groups
 from vljepa.training_args import ModelArguments, TrainingArguments
 
 # Y-decoder training and decoding-benchmark recipes map onto other dataclasses: tests/test_recipes_decoding.py.

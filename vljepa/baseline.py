@@ -17,7 +17,14 @@ from PIL import Image
 from torch import nn
 from transformers import PreTrainedConfig
 
-from vljepa.inference import TextRanking, batch_ranges, evaluating, normalise_candidates, rank
+from vljepa.inference import (
+    TextCandidatesMixin,
+    TextRanking,
+    batch_ranges,
+    evaluating,
+    normalise_candidates,
+    rank,
+)
 from vljepa.losses import EmbeddingLoss, text_ids
 from vljepa.modeling import VLJEPAOutput
 from vljepa.persistence import PersistenceMixin, recorded_revision, resolve
@@ -76,7 +83,7 @@ class DualEncoderConfig(PreTrainedConfig):
         super().__post_init__(**kwargs)
 
 
-class DualEncoderModel(PersistenceMixin, nn.Module):
+class DualEncoderModel(PersistenceMixin, TextCandidatesMixin, nn.Module):
     """Image tower ``[N] -> [N, E]`` and text tower ``[M] -> [M, E]`` trained with InfoNCE.
 
     ``forward`` takes the same arguments as :meth:`VLJEPAModel.forward`; a non-empty query is folded into the
@@ -192,14 +199,6 @@ class DualEncoderModel(PersistenceMixin, nn.Module):
                 outputs.append(F.normalize(out.predicted_embeddings.float(), dim=-1).cpu())
         return torch.cat(outputs) if outputs else torch.empty(0, self.config.embedding_dim)
 
-    def embed_texts(self, texts: Sequence[str], *, batch_size: int = 32) -> torch.Tensor:
-        """``[M, E]`` normalised text embeddings."""
-        outputs = []
-        with evaluating(self):
-            for part in batch_ranges(len(texts), batch_size):
-                outputs.append(F.normalize(self.y_encoder(list(texts[part])).float(), dim=-1).cpu())
-        return torch.cat(outputs) if outputs else torch.empty(0, self.config.embedding_dim)
-
     def predict(
         self, images: Sequence[VisualInput], queries: Sequence[str] | None = None, *, batch_size: int = 32
     ) -> torch.Tensor:
@@ -228,18 +227,6 @@ class DualEncoderModel(PersistenceMixin, nn.Module):
             rows = table[torch.tensor([index[t] for t in texts])]
             scores[row, : len(texts)] = rows @ image[row]
         return scores
-
-    def answer(
-        self,
-        images: Sequence[VisualInput],
-        questions: Sequence[str],
-        candidates: Sequence[str] | Sequence[Sequence[str]],
-        *,
-        batch_size: int = 32,
-    ) -> list[str]:
-        lists = normalise_candidates(candidates, len(images))
-        best = self.answer_scores(images, questions, lists, batch_size=batch_size).argmax(dim=1)
-        return [options[int(i)] for options, i in zip(lists, best)]
 
     def rank_texts(
         self,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 import jepa_core  # noqa: F401  (torchvision workaround before timm)
+from jepa_core.cli import split_subcommand
 from jepa_core.config import ConfigError, parse_config
 
 logger = logging.getLogger("vljepa")
@@ -178,14 +179,10 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vljepa`` console script. Returns the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help"):
-        print(USAGE)
-        return 0 if argv else 2
-    command, rest = argv[0], argv[1:]
-    if command not in COMMANDS:
-        print(f"vljepa: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)
-        return 2
+    parsed = split_subcommand("vljepa", USAGE, COMMANDS, argv)
+    if isinstance(parsed, int):
+        return parsed
+    command, rest = parsed
     try:
         return COMMANDS[command](rest)
     except ConfigError as err:

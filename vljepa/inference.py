@@ -79,3 +79,29 @@ def rank(image_embeddings: torch.Tensor, text_embeddings: torch.Tensor) -> TextR
     scores = F.normalize(image_embeddings.float(), dim=-1) @ F.normalize(text_embeddings.float(), dim=-1).T
     scores = scores.cpu()
     return TextRanking(scores=scores, indices=scores.argsort(dim=1, descending=True))
+
+
+class TextCandidatesMixin:
+    """``embed_texts`` and ``answer`` for models with a ``y_encoder`` and an ``answer_scores`` method (VL-JEPA
+    and the dual-encoder baseline score candidates differently but pick and embed texts the same way)."""
+
+    def embed_texts(self, texts: Sequence[str], *, batch_size: int = 32) -> torch.Tensor:
+        """``[M, E]`` L2-normalised Y-encoder embeddings of texts, on the CPU."""
+        outputs = []
+        with evaluating(self):
+            for part in batch_ranges(len(texts), batch_size):
+                outputs.append(F.normalize(self.y_encoder(list(texts[part])).float(), dim=-1).cpu())
+        return torch.cat(outputs) if outputs else torch.empty(0, self.config.embedding_dim)
+
+    def answer(
+        self,
+        images: Sequence,
+        questions: Sequence[str],
+        candidates: Sequence[str] | Sequence[Sequence[str]],
+        *,
+        batch_size: int = 32,
+    ) -> list[str]:
+        """The best candidate answer for each (image, question)."""
+        lists = normalise_candidates(candidates, len(images))
+        best = self.answer_scores(images, questions, lists, batch_size=batch_size).argmax(dim=1)
+        return [options[int(i)] for options, i in zip(lists, best)]

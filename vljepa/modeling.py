@@ -18,6 +18,7 @@ from torch import nn
 
 from vljepa.configuration import VLJEPAConfig
 from vljepa.inference import (
+    TextCandidatesMixin,
     TextRanking,
     batch_ranges,
     evaluating,
@@ -53,7 +54,7 @@ class VLJEPAOutput:
     loss_terms: VLJEPALossOutput | None = None
 
 
-class VLJEPAModel(PersistenceMixin, nn.Module):
+class VLJEPAModel(PersistenceMixin, TextCandidatesMixin, nn.Module):
     """X-encoder + predictor + Y-encoder + loss. Build with :meth:`from_config` or :meth:`from_pretrained`.
 
     Shapes: images ``N`` -> visual tokens ``[N, V, x_dim]``; queries -> ids ``[N, Q]``; predictions and
@@ -209,14 +210,6 @@ class VLJEPAModel(PersistenceMixin, nn.Module):
         """``[N, E]`` predicted caption embeddings (empty query): VL-JEPA's image embedding."""
         return self.predict(images, None, batch_size=batch_size)
 
-    def embed_texts(self, texts: Sequence[str], *, batch_size: int = 32) -> torch.Tensor:
-        """``[M, E]`` Y-encoder embeddings of texts."""
-        outputs = []
-        with evaluating(self):
-            for part in batch_ranges(len(texts), batch_size):
-                outputs.append(F.normalize(self.y_encoder(list(texts[part])).float(), dim=-1).cpu())
-        return torch.cat(outputs) if outputs else torch.empty(0, self.config.embedding_dim)
-
     def answer_scores(
         self,
         images: Sequence[VisualInput],
@@ -230,18 +223,18 @@ class VLJEPAModel(PersistenceMixin, nn.Module):
         predictions = self.predict(images, questions, batch_size=batch_size)
         return score_candidates(predictions, lists, lambda texts: self.embed_texts(texts, batch_size=batch_size))
 
-    def answer(
+    def rank_texts(
         self,
         images: Sequence[VisualInput],
-        questions: Sequence[str],
-        candidates: Sequence[str] | Sequence[Sequence[str]],
+        texts: Sequence[str],
         *,
+        queries: Sequence[str] | None = None,
         batch_size: int = 32,
-    ) -> list[str]:
-        """The best candidate answer for each (image, question)."""
-        lists = normalise_candidates(candidates, len(images))
-        best = self.answer_scores(images, questions, lists, batch_size=batch_size).argmax(dim=1)
-        return [options[int(i)] for options, i in zip(lists, best)]
+    ) -> TextRanking:
+        """Rank ``texts`` for each image by similarity to ŷ(image, query) (default: empty query)."""
+        return rank(
+            self.predict(images, queries, batch_size=batch_size), self.embed_texts(texts, batch_size=batch_size)
+        )
 
     # ------------------------------------------------------------------------------------------------
     # Text on demand: the Y-decoder (vljepa.decoder) turns predicted embeddings into text.
@@ -303,19 +296,6 @@ class VLJEPAModel(PersistenceMixin, nn.Module):
             model.attach_decoder(YDecoder.from_pretrained(folder / DECODER_FOLDER))
             model.decoder.eval()
         return model
-
-    def rank_texts(
-        self,
-        images: Sequence[VisualInput],
-        texts: Sequence[str],
-        *,
-        queries: Sequence[str] | None = None,
-        batch_size: int = 32,
-    ) -> TextRanking:
-        """Rank ``texts`` for each image by similarity to ŷ(image, query) (default: empty query)."""
-        return rank(
-            self.predict(images, queries, batch_size=batch_size), self.embed_texts(texts, batch_size=batch_size)
-        )
 
 
 def _check_recorded_dim(config: VLJEPAConfig, name: str, actual: int) -> None:

@@ -3,10 +3,8 @@
 Accelerate provides devices, mixed precision, gradient accumulation and DDP/FSDP; InfoNCE negatives
 are gathered across processes. Frozen X-encoder features are computed once into the on-disk
 :class:`~vljepa.feature_cache.FeatureCache` and read back as a table in memory. Checkpoints (model
-tensors, optimizer, scheduler, RNG states and the data position) are written into a temporary folder
-and renamed into place, so a crash never leaves a complete-looking partial checkpoint and the previous
-one survives; ``resume: true`` continues from the newest complete one. A save that fails (a full disk)
-removes its partial folder and stops with an error naming the previous, intact checkpoint.
+tensors, optimizer, scheduler, RNG states and the data position) are atomic (:mod:`vljepa.checkpointing`);
+``resume: true`` continues from the newest complete one.
 
 A non-finite loss on any process stops the run or skips that optimizer step (``on_nonfinite_loss``).
 Predicted and target embeddings feed two :class:`~jepa_core.monitoring.EmbeddingMonitor` (collapse
@@ -24,10 +22,7 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -43,6 +38,7 @@ from jepa_core.config import config_to_dict
 from jepa_core.distributed import check_world_size, resolve_use_cpu
 from jepa_core.monitoring import EmbeddingMonitor
 from jepa_core.rundir import write_json, write_run_metadata
+from vljepa.checkpointing import Checkpoints, any_process
 from vljepa.evaluation import evaluate_model, load_eval_dataset
 from vljepa.feature_cache import FeatureCache
 from vljepa.train_data import (
@@ -54,7 +50,6 @@ from vljepa.training_args import ModelArguments, TrainingArguments
 
 logger = logging.getLogger(__name__)
 
-STATE_FILE = "trainer_state.json"
 NO_DECAY_KEYWORDS = ("bias", "norm", "log_logit_scale")
 
 
@@ -102,18 +97,6 @@ class NonFiniteLossError(RuntimeError):
     """The training loss was NaN or infinite and ``on_nonfinite_loss`` is ``"stop"``."""
 
 
-class CheckpointSaveError(RuntimeError):
-    """A checkpoint could not be written (e.g. the disk is full); the previous one is intact."""
-
-
-def complete_checkpoints(checkpoint_root: Path) -> list[Path]:
-    """Checkpoint folders holding a state file, oldest first (temporary folders are ignored)."""
-    if not checkpoint_root.is_dir():
-        return []
-    found = [p for p in checkpoint_root.glob("step-*") if (p / STATE_FILE).is_file()]
-    return sorted(found, key=lambda p: int(p.name.split("-")[1]))
-
-
 class VLJEPATrainer:
     """Trains a model described by :class:`ModelArguments` as :class:`TrainingArguments` say."""
 
@@ -122,7 +105,6 @@ class VLJEPATrainer:
         self.args = args
         self.argv = argv
         self.output_dir = Path(args.output_dir)
-        self.checkpoint_root = self.output_dir / "checkpoints"
         self.accelerator = Accelerator(
             cpu=resolve_use_cpu(args.use_cpu),
             mixed_precision=args.mixed_precision,
@@ -131,6 +113,9 @@ class VLJEPATrainer:
             project_dir=str(self.output_dir),
         )
         check_world_size(self.accelerator.num_processes, hint="pass --use_cpu true")
+        self.checkpoints = Checkpoints(
+            self.accelerator, self.output_dir / "checkpoints", save_total_limit=args.save_total_limit
+        )
         self.global_step = 0
         self.position = {"stage_index": 0, "micro_step": 0}
         self.skipped_nonfinite_steps = 0
@@ -138,15 +123,6 @@ class VLJEPATrainer:
         if args.monitor_collapse and self.accelerator.is_main_process:
             config = args.collapse_monitor_config()
             self.monitors = [EmbeddingMonitor("pred", config=config), EmbeddingMonitor("target", config=config)]
-
-    def _any_process(self, flag: bool) -> bool:
-        """True on every process when ``flag`` is true on any (a collective call: every process must make it)."""
-        value = torch.tensor([1.0 if flag else 0.0], device=self.accelerator.device)
-        return bool(self.accelerator.reduce(value, reduction="sum").item() > 0)
-
-    def _last_checkpoint_name(self) -> str | None:
-        checkpoints = complete_checkpoints(self.checkpoint_root)
-        return str(checkpoints[-1]) if checkpoints else None
 
     # ------------------------------------------------------------------------------------------------
     def _feature_cache(self, model) -> FeatureCache | None:
@@ -164,78 +140,16 @@ class VLJEPATrainer:
         logger.info("Feature cache: %s (%d entries)", cache.directory, len(cache))
         return cache
 
-    def _save_checkpoint(self) -> None:
-        accelerator = self.accelerator
-        name = f"step-{self.global_step:07d}"
-        final, tmp = self.checkpoint_root / name, self.checkpoint_root / f".tmp-{name}"
-        if final.exists():
-            return
-        if accelerator.is_main_process:
-            shutil.rmtree(tmp, ignore_errors=True)
-        accelerator.wait_for_everyone()
-        error: OSError | None = None
-        try:
-            accelerator.save_state(str(tmp))
-        except OSError as err:
-            error = err
-        failed = self._any_process(error is not None)  # also a barrier: every process has written its part
-        if not failed and accelerator.is_main_process:
-            state = {"global_step": self.global_step, **self.position,
-                     "skipped_nonfinite_steps": self.skipped_nonfinite_steps,
-                     "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-            try:
-                write_json(tmp / STATE_FILE, state)
-            except OSError as err:
-                error = err
-        if failed or self._any_process(error is not None):
-            self._abandon_checkpoint(final, tmp, error)
-        if accelerator.is_main_process:
-            os.replace(tmp, final)
-            for old in complete_checkpoints(self.checkpoint_root)[: -self.args.save_total_limit]:
-                doomed = old.with_name(f".deleting-{old.name}")
-                os.replace(old, doomed)
-                shutil.rmtree(doomed, ignore_errors=True)
-            logger.info("Checkpoint written: %s", final)
-        accelerator.wait_for_everyone()
-
-    def _abandon_checkpoint(self, final: Path, tmp: Path, error: OSError | None) -> None:
-        """Remove the partial ``tmp`` folder of a failed save and raise :class:`CheckpointSaveError`."""
-        if self.accelerator.is_main_process:
-            shutil.rmtree(tmp, ignore_errors=True)
-        self.accelerator.wait_for_everyone()
-        reason = str(error) if error is not None else "another process could not write its part"
-        previous = self._last_checkpoint_name()
-        intact = (f"The previous checkpoint {previous} is intact: free some space (or choose another output_dir "
-                  "and copy it there) and continue with --resume true."
-                  if previous else "There is no earlier checkpoint: free some space and start the run again.")
-        raise CheckpointSaveError(
-            f"could not write checkpoint {final} at optimizer step {self.global_step}: {reason}. The partial "
-            f"folder {tmp} was removed. {intact}"
-        ) from error
-
-    def _register_checkpoint_hooks(self, unwrapped) -> None:
-        prefixes = tuple(unwrapped.frozen_prefixes())
-
-        def drop_frozen(models, weights, output_dir):  # frozen pretrained parts are rebuilt from their ids
-            for i, state in enumerate(weights):
-                weights[i] = {k: v for k, v in state.items() if not k.removeprefix("module.").startswith(prefixes)}
-
-        self.accelerator.register_save_state_pre_hook(drop_frozen)
+    def _state(self) -> dict[str, int]:
+        """What a checkpoint records besides Accelerate's state: the step and the data position."""
+        return {"global_step": self.global_step, **self.position,
+                "skipped_nonfinite_steps": self.skipped_nonfinite_steps}
 
     def _maybe_resume(self) -> None:
-        checkpoints = complete_checkpoints(self.checkpoint_root)
-        if not self.args.resume:
-            if checkpoints:
-                raise FileExistsError(
-                    f"{self.checkpoint_root} already holds checkpoints; pass --resume to continue that run or "
-                    "choose another output_dir"
-                )
+        resumed = self.checkpoints.resume(self.args.resume)
+        if resumed is None:
             return
-        if not checkpoints:
-            raise FileNotFoundError(f"--resume: no complete checkpoint in {self.checkpoint_root}")
-        latest = checkpoints[-1]
-        self.accelerator.load_state(str(latest), strict=False)
-        state = json.loads((latest / STATE_FILE).read_text())
+        latest, state = resumed
         self.global_step = state["global_step"]
         self.position = {"stage_index": state["stage_index"], "micro_step": state["micro_step"]}
         self.skipped_nonfinite_steps = state.get("skipped_nonfinite_steps", 0)
@@ -274,7 +188,7 @@ class VLJEPATrainer:
         model, optimizer = accelerator.prepare(model, optimizer)
         accelerator.register_for_checkpointing(scheduler)
         unwrapped = accelerator.unwrap_model(model)
-        self._register_checkpoint_hooks(unwrapped)
+        self.checkpoints.skip_frozen_weights(unwrapped.frozen_prefixes())
         use_global_negatives(accelerator, model)
         self._maybe_resume()
         if args.report_to != "none":
@@ -382,18 +296,18 @@ class VLJEPATrainer:
             generator=torch.Generator().manual_seed(args.seed + stage_index),
         )
         model.train()
-        nonfinite = False  # in any micro-batch of the current optimizer step
+        nonfinite = torch.zeros((), dtype=torch.bool, device=accelerator.device)  # any micro-batch of this step
         for batch in loader:
             micro_step = batch.pop("micro_step")
             with accelerator.accumulate(model):
                 output = model(**batch)
                 accelerator.backward(output.loss)
-                finite = bool(torch.isfinite(output.loss.detach()).all())
-                nonfinite = nonfinite or not finite
-                if finite:
+                bad = ~torch.isfinite(output.loss.detach()).all()
+                nonfinite = nonfinite | bad
+                if self.monitors and not bad:  # main process only: the others skip this synchronisation
                     self._monitor(output)
                 if accelerator.sync_gradients:
-                    if self._any_process(nonfinite):
+                    if any_process(accelerator, nonfinite):
                         self._nonfinite_step(stage.name)  # raises, or skips this update
                     else:
                         if args.max_grad_norm > 0:
@@ -402,7 +316,7 @@ class VLJEPATrainer:
                     optimizer.zero_grad()
             if not accelerator.sync_gradients:
                 continue
-            nonfinite = False
+            nonfinite = torch.zeros_like(nonfinite)
             scheduler.step()  # also after a skipped step: the schedule follows the data position
             self.global_step += 1
             self.position = {"stage_index": stage_index, "micro_step": micro_step + 1}
@@ -415,14 +329,14 @@ class VLJEPATrainer:
                                 step=self.global_step)
                 model.train()
             if args.save_steps and self.global_step % args.save_steps == 0:
-                self._save_checkpoint()
+                self.checkpoints.save(self._state())
         self.position = {"stage_index": stage_index + 1, "micro_step": 0}
-        self._save_checkpoint()
+        self.checkpoints.save(self._state())
 
     def _nonfinite_step(self, stage_name: str) -> None:
         step = self.global_step + 1
         if self.args.on_nonfinite_loss == "stop":
-            last = self._last_checkpoint_name()
+            last = self.checkpoints.latest_name()
             raise NonFiniteLossError(
                 f"non-finite training loss (NaN or inf) at optimizer step {step} of the {stage_name!r} stage; "
                 "no parameter was updated. The last checkpoint "
@@ -436,10 +350,9 @@ class VLJEPATrainer:
                        self.skipped_nonfinite_steps)
 
     def _monitor(self, output) -> None:
-        if self.monitors:
-            self.monitors[0].update(output.predicted_embeddings)
-            if output.target_embeddings is not None:
-                self.monitors[1].update(output.target_embeddings)
+        self.monitors[0].update(output.predicted_embeddings)
+        if output.target_embeddings is not None:
+            self.monitors[1].update(output.target_embeddings)
 
     def _log(self, output, scheduler, stage_name: str, bar) -> None:
         terms = output.loss_terms

@@ -233,6 +233,7 @@ class VLJEPATrainer:
             write_json(self.output_dir / "metrics.json", metrics)
             write_json(model_dir / "metrics.json", metrics)  # for the model card (vljepa push)
         accelerator.log({f"final/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}, step=self.global_step)
+        accelerator.wait_for_everyone()  # every process done with collectives before the group is torn down
         accelerator.end_training()
         if args.push_to_hub and accelerator.is_main_process:
             self._push(model_dir)

@@ -60,8 +60,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def build(args: argparse.Namespace):
     from llm_jepa.data import load_messages_dataset
-    from llm_jepa.modeling import load_model_for_training
-    from llm_jepa.train import parse_training_config
+    from llm_jepa.loading import load_model_for_training
+    from llm_jepa.run import parse_training_config
     from llm_jepa.views import ViewTokenizer, tokenize_views_dataset
 
     overrides = ["--output_dir", "/tmp/llm_jepa_bench_unused"]
@@ -87,7 +87,7 @@ def build(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> dict:
     import torch
 
-    from llm_jepa.config import JepaObjectiveConfig
+    from llm_jepa.arguments import JepaObjectiveConfig
     from llm_jepa.objective import llm_jepa_loss
     from llm_jepa.packing import LLMJepaCollator
     from llm_jepa.trainer import jepa_term_scheduled

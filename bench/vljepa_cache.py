@@ -49,14 +49,14 @@ def main(argv: list[str] | None = None) -> dict:
 
     from jepa_core.config import parse_config
     from jepa_core.resolver import jepa_cache_dir
-    from vljepa.feature_cache import FeatureCache
-    from vljepa.train_data import build_feature_table, draw_targets, load_stages, micro_batch_indices
-    from vljepa.trainer import build_model, optimizer_parameter_groups
-    from vljepa.training_args import ModelArguments, TrainingArguments
+    from vljepa.training.arguments import VLJEPAModelArguments, VLJEPATrainingArguments
+    from vljepa.training.data import build_feature_table, draw_targets, load_stages, micro_batch_indices
+    from vljepa.training.feature_cache import FeatureCache
+    from vljepa.training.trainer import build_model, optimizer_parameter_groups
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    model_args, train_args = parse_config((ModelArguments, TrainingArguments), [args.recipe, "--report_to", "none"])
+    model_args, train_args = parse_config((VLJEPAModelArguments, VLJEPATrainingArguments), [args.recipe, "--report_to", "none"])
     torch.manual_seed(train_args.seed)
     model = build_model(model_args)
     stages = load_stages(train_args)

@@ -45,7 +45,7 @@ LM_VARIANTS = {
 
 def step_windows(out: Path, args: argparse.Namespace) -> None:
     from vljepa.data import load_vl_dataset
-    from vljepa.stream_windows import write_window_caption_folder
+    from vljepa.decoding.windows import write_window_caption_folder
 
     for split, count in (("train", args.num_train_streams), ("validation", args.num_validation_streams)):
         streams = load_vl_dataset("streams", split, seed=0, num_streams=count, **STREAMS)
@@ -68,7 +68,7 @@ def step_vljepa(out: Path, args: argparse.Namespace) -> None:
 
 
 def step_decoder(out: Path, args: argparse.Namespace) -> None:
-    from vljepa.decoding_cli import train_decoder_main
+    from vljepa.decoding.cli import train_decoder_main
 
     status = train_decoder_main([
         "recipes/vljepa/ydecoder-streams-vljepa-decoder.yaml", "--output_dir", str(out / "decoder"),
@@ -80,7 +80,7 @@ def step_decoder(out: Path, args: argparse.Namespace) -> None:
 
 
 def step_bench(out: Path, args: argparse.Namespace) -> None:
-    from vljepa.decoding_cli import bench_decoding_main
+    from vljepa.decoding.cli import bench_decoding_main
 
     status = bench_decoding_main([
         "recipes/vljepa/ydecoder-bench-streams.yaml", "--output_dir", str(out / "bench"),
@@ -98,8 +98,8 @@ def lm_choice(out: Path, args: argparse.Namespace) -> None:
     import torch
 
     from jepa_core.rundir import atomic_write_text, write_json
-    from vljepa.decoder import YDecoder, YDecoderConfig
-    from vljepa.decoder_training import (
+    from vljepa.decoding.decoder import YDecoder, YDecoderConfig
+    from vljepa.decoding.training import (
         DecoderTrainingArguments,
         load_training_captions,
         reconstruction_report,

@@ -50,7 +50,7 @@ def measure(run: Callable[[], object], *, repeats: int, warmup: int = 3) -> dict
 
 def query_image(window_frames: int):
     from vljepa.data import load_vl_dataset
-    from vljepa.stream_windows import stream_window_images
+    from vljepa.decoding.windows import stream_window_images
 
     stream = load_vl_dataset("streams", "test", seed=3, num_streams=1, num_frames=16, use_cache=False)[0]
     return stream_window_images(stream["frames"], window_frames=window_frames)[-1]
@@ -100,12 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from jepa_core.rundir import atomic_write_text, write_json
-    from vljepa.decoder import YDecoder, YDecoderConfig
+    from vljepa.decoding.decoder import YDecoder, YDecoderConfig
 
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.model:
-        from vljepa.auto import load_pretrained
+        from vljepa.persistence import load_pretrained
 
         model = load_pretrained(args.model)
     else:

@@ -1,9 +1,11 @@
-"""The subcommand front of the ``vljepa`` and ``llm-jepa`` console scripts."""
+"""The subcommand front and logging set-up shared by the ``vljepa`` and ``llm-jepa`` console scripts."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Container, Sequence
+from pathlib import Path
 
 
 def split_subcommand(
@@ -19,3 +21,17 @@ def split_subcommand(
         print(f"{prog}: unknown command {argv[0]!r}\n\n{usage}", file=sys.stderr)
         return 2
     return argv[0], argv[1:]
+
+
+def setup_logging(log_file: Path | None = None, *, main_process: bool = True) -> None:
+    """Log to stderr (INFO on the main process, WARNING elsewhere) and, on the main process, to ``log_file``."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file is not None and main_process:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_file))
+    logging.basicConfig(
+        level=logging.INFO if main_process else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )

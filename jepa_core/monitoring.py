@@ -34,6 +34,10 @@ import torch.nn.functional as F
 logger = logging.getLogger(__name__)
 
 
+class NonFiniteLossError(RuntimeError):
+    """The training loss was NaN or infinite and ``on_nonfinite_loss`` is ``"stop"`` (either trainer)."""
+
+
 def _as_matrix(embeddings: torch.Tensor) -> torch.Tensor:
     """``[..., D]`` -> detached float32 ``[N, D]``."""
     if embeddings.dim() < 2:

@@ -3,10 +3,10 @@
 Importing the package applies ``jepa_core``'s environment shims first. Public names are imported lazily so
 ``llm-jepa --help`` stays fast:
 
-* :func:`llm_jepa.train.run_training` - recipe + overrides -> trained output folder
-* :func:`llm_jepa.modeling.load_for_inference` - output folder -> (model, tokenizer)
+* :func:`llm_jepa.run.run_training` - recipe + overrides -> trained output folder
+* :func:`llm_jepa.loading.load_for_inference` - output folder -> (model, tokenizer)
 * :func:`llm_jepa.objective.llm_jepa_loss`, :class:`llm_jepa.trainer.LLMJepaTrainer`
-* :class:`llm_jepa.config.JepaObjectiveConfig`, :class:`llm_jepa.config.LLMJepaTrainingArguments`
+* :class:`llm_jepa.arguments.JepaObjectiveConfig`, :class:`llm_jepa.arguments.LLMJepaTrainingArguments`
 """
 
 from __future__ import annotations
@@ -17,17 +17,17 @@ from typing import Any
 import jepa_core  # noqa: F401  (torchvision workaround must run before timm / transformers vision imports)
 
 _LAZY = {
-    "run_training": "llm_jepa.train",
-    "load_for_inference": "llm_jepa.modeling",
+    "run_training": "llm_jepa.run",
+    "load_for_inference": "llm_jepa.loading",
     "llm_jepa_loss": "llm_jepa.objective",
     "LLMJepaOutput": "llm_jepa.objective",
     "LLMJepaTrainer": "llm_jepa.trainer",
     "LLMJepaCollator": "llm_jepa.packing",
     "ViewTokenizer": "llm_jepa.views",
-    "JepaObjectiveConfig": "llm_jepa.config",
-    "LLMJepaTrainingArguments": "llm_jepa.config",
-    "ModelArguments": "llm_jepa.config",
-    "DataArguments": "llm_jepa.config",
+    "JepaObjectiveConfig": "llm_jepa.arguments",
+    "LLMJepaTrainingArguments": "llm_jepa.arguments",
+    "LLMJepaModelArguments": "llm_jepa.arguments",
+    "DataArguments": "llm_jepa.arguments",
     "jepa_distance": "llm_jepa.loss",
 }
 

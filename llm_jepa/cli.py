@@ -25,7 +25,7 @@ USAGE = """usage: llm-jepa {train,eval,compare,push} [args ...]
 """
 
 SUBCOMMANDS = {
-    "train": ("llm_jepa.train", "main"),
+    "train": ("llm_jepa.run", "main"),
     "eval": ("llm_jepa.evaluate", "main"),
     "compare": ("llm_jepa.compare", "main"),
     "push": ("jepa_core.hub", "push_main"),

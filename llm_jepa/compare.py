@@ -4,7 +4,7 @@
         --max_steps 200          # any further --field value goes to both training runs
 
 For each seed the recipe is trained twice with that seed, once as given (LLM-JEPA) and once with
-``jepa_loss_weight=0`` (the baseline), through :func:`llm_jepa.train.run_training`; both models are scored on
+``jepa_loss_weight=0`` (the baseline), through :func:`llm_jepa.run.run_training`; both models are scored on
 the same evaluation split with :func:`llm_jepa.evaluate.evaluate_model`. The report gives, per metric, the
 mean +/- standard deviation of each arm, the paired t-test and Wilcoxon signed-rank p-values (scipy), and
 Holm-corrected p-values across the metrics compared. With few seeds these tests have little power (with N
@@ -92,15 +92,15 @@ class CompareArguments:
 
 
 def run_training(argv: list[str]) -> Path:
-    """Train one arm (here so tests can replace it): :func:`llm_jepa.train.run_training`."""
-    from llm_jepa.train import run_training as train
+    """Train one arm (here so tests can replace it): :func:`llm_jepa.run.run_training`."""
+    from llm_jepa.run import run_training as train
 
     return Path(train(argv))
 
 
 def evaluate_run(model_dir: Path, dataset: Any, args: CompareArguments, output_dir: Path) -> dict[str, Any]:
     """Score one trained model (here so tests can replace it)."""
-    from llm_jepa.modeling import load_for_inference
+    from llm_jepa.loading import load_for_inference
 
     model, tokenizer = load_for_inference(model_dir)
     return evaluate_model(
@@ -264,7 +264,7 @@ def _arm_argv(recipe: str, overrides: list[str], arm: str, seed: int, run_dir: P
 
 def check_arms(recipe: str, overrides: list[str], root: Path) -> Any:
     """Parse both arms' configs before training anything; returns the data arguments (for the eval set)."""
-    from llm_jepa.train import parse_training_config
+    from llm_jepa.run import parse_training_config
 
     owned = {
         "--seed": "use --seeds / --seed_list",

@@ -40,7 +40,7 @@ SCORE_NAMES = ("exact_match", "string_match", "semantic_equivalence", "answer_ma
 
 
 @dataclass
-class EvalArguments:
+class LLMJepaEvalArguments:
     """Options of ``llm-jepa eval``."""
 
     model: str = field(metadata={"help": "Folder written by llm-jepa train (model or adapter + tokenizer)."})
@@ -285,10 +285,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from transformers import HfArgumentParser
 
     from jepa_core.rundir import write_run_metadata
-    from llm_jepa.modeling import load_for_inference
+    from llm_jepa.loading import load_for_inference
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    (args,) = HfArgumentParser(EvalArguments).parse_args_into_dataclasses(args=argv)
+    (args,) = HfArgumentParser(LLMJepaEvalArguments).parse_args_into_dataclasses(args=argv)
     write_run_metadata(args.output_dir, {"eval": args}, argv=["llm-jepa", "eval", *argv])
     dataset = load_eval_dataset(args.dataset, args.split, args.dataset_options(), args.limit)
     model, tokenizer = load_for_inference(args.model, device=args.device)

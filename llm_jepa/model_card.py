@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from jepa_core.model_card import DEFAULT_INTENDED_USE, DEFAULT_LIMITATIONS, BaseModelRef, ModelCardInfo
-from llm_jepa.modeling import SavedLLMJepaConfig
+from llm_jepa.loading import SavedLLMJepaConfig
 
 PAPER = "LLM-JEPA (arXiv 2509.14252)"
 # Objective settings shown in the card, with the paper's symbol.
@@ -72,10 +72,10 @@ def llm_jepa_card_info(
     target = repo_id or "PATH_TO_THIS_FOLDER"
     load_code = (
         "from huggingface_hub import snapshot_download\n"
-        "from llm_jepa.modeling import load_for_inference  # pip install jepa-hf\n\n"
+        "from llm_jepa.loading import load_for_inference  # pip install jepa-hf\n\n"
         f'model, tokenizer = load_for_inference(snapshot_download("{target}"))'
         if repo_id else
-        f'from llm_jepa.modeling import load_for_inference\n\nmodel, tokenizer = load_for_inference("{target}")'
+        f'from llm_jepa.loading import load_for_inference\n\nmodel, tokenizer = load_for_inference("{target}")'
     )
     return ModelCardInfo(
         model_name=model_name,

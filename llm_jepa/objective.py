@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from llm_jepa.config import JepaObjectiveConfig
+from llm_jepa.arguments import JepaObjectiveConfig
 from llm_jepa.loss import causal_lm_loss, jepa_distance
 from llm_jepa.packing import BLOCK_CONVERSATION, attention_mask_for_backend, block_attention_mask
 

@@ -43,11 +43,11 @@ from transformers.utils.hub import PushInProgress
 from jepa_core.distributed import check_world_size
 from jepa_core.hub import PICKLE_SUFFIXES
 from jepa_core.model_card import render_model_card
-from jepa_core.monitoring import CollapseMonitorConfig, EmbeddingMonitor
+from jepa_core.monitoring import CollapseMonitorConfig, EmbeddingMonitor, NonFiniteLossError
 from jepa_core.rundir import atomic_write_text
-from llm_jepa.config import LLMJepaTrainingArguments
+from llm_jepa.arguments import LLMJepaTrainingArguments
+from llm_jepa.loading import SavedLLMJepaConfig
 from llm_jepa.model_card import llm_jepa_card_info
-from llm_jepa.modeling import SavedLLMJepaConfig
 from llm_jepa.objective import LLMJepaOutput, llm_jepa_loss
 
 logger = logging.getLogger(__name__)
@@ -57,10 +57,6 @@ logger = logging.getLogger(__name__)
 STAGING_PREFIX = "_tmp-"
 HUB_IGNORE_PATTERNS = ["_*", f"{PREFIX_CHECKPOINT_DIR}-*", *(f"*{suffix}" for suffix in PICKLE_SUFFIXES)]
 MONITORED_STREAMS = ("jepa_prediction", "jepa_target")
-
-
-class NonFiniteLossError(RuntimeError):
-    """A NaN/inf training loss with ``on_nonfinite_loss: stop``."""
 
 
 def jepa_term_scheduled(seed: int, step: int, dropout: float) -> bool:

@@ -22,9 +22,9 @@ _EXPORTS = {
     "VLJEPAOutput": "vljepa.modeling",
     "DualEncoderConfig": "vljepa.baseline",
     "DualEncoderModel": "vljepa.baseline",
-    "FeatureCache": "vljepa.feature_cache",
+    "FeatureCache": "vljepa.training.feature_cache",
     "VLJEPALossOutput": "vljepa.losses",
-    "load_pretrained": "vljepa.auto",
+    "load_pretrained": "vljepa.persistence",
 }
 
 __all__ = [  # the names of _EXPORTS

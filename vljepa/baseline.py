@@ -17,6 +17,8 @@ from PIL import Image
 from torch import nn
 from transformers import PreTrainedConfig
 
+from vljepa.encoders.x_encoder import VisualInput, XEncoder
+from vljepa.encoders.y_encoder import YEncoder
 from vljepa.inference import (
     TextCandidatesMixin,
     TextRanking,
@@ -28,8 +30,6 @@ from vljepa.inference import (
 from vljepa.losses import EmbeddingLoss, text_ids
 from vljepa.modeling import VLJEPAOutput
 from vljepa.persistence import PersistenceMixin, recorded_revision, resolve
-from vljepa.x_encoder import VisualInput, XEncoder
-from vljepa.y_encoder import YEncoder
 
 
 class DualEncoderConfig(PreTrainedConfig):

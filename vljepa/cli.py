@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 import jepa_core  # noqa: F401  (torchvision workaround before timm)
-from jepa_core.cli import split_subcommand
+from jepa_core.cli import setup_logging, split_subcommand
 from jepa_core.config import ConfigError, parse_config
 
 logger = logging.getLogger("vljepa")
@@ -44,7 +44,7 @@ Run `vljepa train --help` or `vljepa eval --help` for every field."""
 
 
 @dataclass
-class EvalArguments:
+class VLJEPAEvalArguments:
     """Arguments of ``vljepa eval``."""
 
     model: str = field(metadata={"help": "Saved model folder or hub id (VL-JEPA or dual encoder)."})
@@ -68,26 +68,13 @@ class EvalArguments:
     feature_cache_dir: str | None = field(default=None, metadata={"help": "Cache root (default: $JEPA_CACHE_DIR/features)."})
 
     def __post_init__(self) -> None:
-        from vljepa.training_args import json_mapping
+        from vljepa.training.arguments import json_mapping
 
         self.dataset_kwargs = json_mapping(self.dataset_kwargs, "dataset_kwargs")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.max_samples is not None and self.max_samples < 1:
             raise ValueError(f"max_samples must be >= 1, got {self.max_samples}")
-
-
-def setup_logging(log_file: Path | None = None, *, main_process: bool = True) -> None:
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if log_file is not None and main_process:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_file))
-    logging.basicConfig(
-        level=logging.INFO if main_process else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        handlers=handlers,
-        force=True,
-    )
 
 
 def _is_main_process() -> bool:
@@ -97,10 +84,10 @@ def _is_main_process() -> bool:
 
 
 def train_command(argv: Sequence[str]) -> int:
-    from vljepa.trainer import VLJEPATrainer
-    from vljepa.training_args import ModelArguments, TrainingArguments
+    from vljepa.training.arguments import VLJEPAModelArguments, VLJEPATrainingArguments
+    from vljepa.training.trainer import VLJEPATrainer
 
-    model_args, training_args = parse_config((ModelArguments, TrainingArguments), list(argv))
+    model_args, training_args = parse_config((VLJEPAModelArguments, VLJEPATrainingArguments), list(argv))
     setup_logging(Path(training_args.output_dir) / "train.log", main_process=_is_main_process())
     metrics = VLJEPATrainer(model_args, training_args, argv=["vljepa", "train", *argv]).train()
     if _is_main_process():
@@ -110,21 +97,21 @@ def train_command(argv: Sequence[str]) -> int:
 
 
 def eval_command(argv: Sequence[str]) -> int:
-    from vljepa.auto import load_pretrained
-    from vljepa.evaluation import evaluate_model, load_dataset_for_eval
+    from vljepa.evaluate import evaluate_model, load_dataset_for_eval
+    from vljepa.persistence import load_pretrained
 
-    (args,) = parse_config((EvalArguments,), list(argv))
+    (args,) = parse_config((VLJEPAEvalArguments,), list(argv))
     setup_logging(Path(args.output_dir) / "eval.log")
     model = load_pretrained(args.model, revision=args.revision)
     if args.decoder is not None:
-        from vljepa.decoder import YDecoder
+        from vljepa.decoding.decoder import YDecoder
 
         if not hasattr(model, "attach_decoder"):
             raise ConfigError(f"--decoder: {type(model).__name__} predicts no embeddings to decode")
         model.attach_decoder(YDecoder.from_pretrained(args.decoder))
     if args.cache_features and model.x_encoder.frozen:
         from jepa_core.resolver import jepa_cache_dir
-        from vljepa.feature_cache import FeatureCache
+        from vljepa.training.feature_cache import FeatureCache
 
         root = Path(args.feature_cache_dir) if args.feature_cache_dir else jepa_cache_dir() / "features"
         model.x_encoder.feature_cache = FeatureCache.for_encoder(
@@ -160,7 +147,7 @@ def push_command(argv: Sequence[str]) -> int:
 
 def _decoding_command(name: str):
     def run(argv: Sequence[str]) -> int:
-        from vljepa import decoding_cli
+        from vljepa.decoding import cli as decoding_cli
 
         return getattr(decoding_cli, name)(argv)
 

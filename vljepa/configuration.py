@@ -1,7 +1,7 @@
 """The VL-JEPA model configuration: what is saved with the weights (``config.json``).
 
 Encoders are referred to by hub id and revision; only parts that training changed are stored in
-``model.safetensors``. How a model was trained lives in :mod:`vljepa.training_args`, not here.
+``model.safetensors``. How a model was trained lives in :mod:`vljepa.training.arguments`, not here.
 """
 
 from __future__ import annotations

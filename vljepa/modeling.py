@@ -17,6 +17,9 @@ from PIL import Image
 from torch import nn
 
 from vljepa.configuration import VLJEPAConfig
+from vljepa.encoders.predictor import Predictor, fresh_predictor, predictor_from_pretrained_lm
+from vljepa.encoders.x_encoder import VisualInput, XEncoder
+from vljepa.encoders.y_encoder import YEncoder
 from vljepa.inference import (
     TextCandidatesMixin,
     TextRanking,
@@ -28,9 +31,6 @@ from vljepa.inference import (
 )
 from vljepa.losses import EmbeddingLoss, VLJEPALossOutput, text_ids
 from vljepa.persistence import PersistenceMixin, recorded_revision, resolve
-from vljepa.predictor import Predictor, fresh_predictor, predictor_from_pretrained_lm
-from vljepa.x_encoder import VisualInput, XEncoder
-from vljepa.y_encoder import YEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -237,9 +237,9 @@ class VLJEPAModel(PersistenceMixin, TextCandidatesMixin, nn.Module):
         )
 
     # ------------------------------------------------------------------------------------------------
-    # Text on demand: the Y-decoder (vljepa.decoder) turns predicted embeddings into text.
+    # Text on demand: the Y-decoder (vljepa.decoding.decoder) turns predicted embeddings into text.
     def attach_decoder(self, decoder) -> VLJEPAModel:
-        """Attach a :class:`vljepa.decoder.YDecoder` (saved, loaded and pushed with the model from now on)."""
+        """Attach a :class:`vljepa.decoding.decoder.YDecoder` (saved, loaded and pushed with the model from now on)."""
         if decoder.config.embedding_dim != self.config.embedding_dim:
             raise ValueError(
                 f"the Y-decoder reads {decoder.config.embedding_dim}-d embeddings but this model predicts "
@@ -291,7 +291,7 @@ class VLJEPAModel(PersistenceMixin, TextCandidatesMixin, nn.Module):
         folder = resolve_folder(str(model_id_or_path), revision)  # once: a Hub id is downloaded here
         model = super().from_pretrained(folder, device=device)
         if (folder / DECODER_FOLDER / "config.json").is_file():
-            from vljepa.decoder import YDecoder
+            from vljepa.decoding.decoder import YDecoder
 
             model.attach_decoder(YDecoder.from_pretrained(folder / DECODER_FOLDER))
             model.decoder.eval()

@@ -1,0 +1,183 @@
+"""``llm-jepa train RECIPE.yaml [--field value ...]``: fine-tune a causal LM with the LLM-JEPA objective.
+
+Works as a plain process or under ``accelerate launch --config_file recipes/accelerate/<setup>.yaml -m
+llm_jepa.cli train RECIPE.yaml``. Writes into ``output_dir``: ``config.yaml`` + ``run_info.json`` (resolved
+config, version, commit), checkpoints, TensorBoard logs, the final model or adapter with the tokenizer and
+its [PRED] tokens, ``llm_jepa_config.json``, ``train_results.json`` and a ``README.md`` model card.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from llm_jepa.arguments import DataArguments, LLMJepaModelArguments, LLMJepaTrainingArguments
+
+logger = logging.getLogger(__name__)
+
+CONFIG_TYPES = (LLMJepaModelArguments, DataArguments, LLMJepaTrainingArguments)
+
+
+def parse_training_config(argv: Sequence[str]) -> tuple[LLMJepaModelArguments, DataArguments, LLMJepaTrainingArguments]:
+    """Recipe YAML + CLI overrides -> the three config objects (unknown keys raise ``ConfigError``)."""
+    from jepa_core.config import parse_config
+
+    model_args, data_args, train_args = parse_config(CONFIG_TYPES, list(argv))
+    return model_args, data_args, train_args
+
+
+def load_training_data(data_args: DataArguments, split: str, limit: int | None) -> Any:
+    """Messages dataset from ``llm_jepa.data.load_messages_dataset`` (first ``limit`` rows)."""
+    from llm_jepa.data import load_messages_dataset
+
+    dataset = load_messages_dataset(data_args.dataset, split=split, **(data_args.dataset_kwargs or {}))
+    if limit is not None and limit < len(dataset):
+        dataset = dataset.select(range(limit))
+    return dataset
+
+
+def _check_attention_backend(model: Any, train_args: LLMJepaTrainingArguments) -> None:
+    backend = model.config._attn_implementation
+    if train_args.jepa_mode == "packed" and train_args.uses_jepa and backend not in ("sdpa", "eager"):
+        raise ValueError(
+            f"jepa_mode=packed passes a custom 4D attention mask, which the {backend!r} backend does not take; "
+            "set attn_implementation: sdpa (or eager), or jepa_mode: separate"
+        )
+
+
+def resume_argument(value: str | bool | None) -> str | bool | None:
+    """``--resume_from_checkpoint``: ``true`` = the last complete checkpoint in output_dir, ``false`` = none,
+    anything else a checkpoint folder."""
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true" or None
+    return value
+
+
+def train(
+    model_args: LLMJepaModelArguments,
+    data_args: DataArguments,
+    train_args: LLMJepaTrainingArguments,
+    *,
+    argv: Sequence[str] | None = None,
+    train_dataset: Any = None,
+    eval_dataset: Any = None,
+) -> Path:
+    """Train and save; return ``output_dir``. Datasets of chat ``messages`` may be passed in directly."""
+    import transformers
+    from transformers import set_seed
+
+    from jepa_core.config import ConfigError
+    from jepa_core.rundir import write_run_metadata
+    from llm_jepa.loading import SAVED_CONFIG_NAME, load_model_for_training, save_trained
+    from llm_jepa.packing import LLMJepaCollator
+    from llm_jepa.trainer import LLMJepaTrainer
+    from llm_jepa.views import ViewTokenizer, tokenize_views_dataset
+
+    transformers.utils.logging.set_verbosity(train_args.get_process_log_level())
+    output_dir = Path(train_args.output_dir)
+    finished = (output_dir / SAVED_CONFIG_NAME).is_file()
+    if finished and not train_args.overwrite_output_dir and train_args.resume_from_checkpoint is None:
+        raise ConfigError(
+            f"output_dir {output_dir} already holds a trained model ({SAVED_CONFIG_NAME}); pass "
+            "--overwrite_output_dir true to replace it, or choose another output_dir"
+        )
+    if train_args.should_save:
+        sections = {"model": model_args, "data": data_args, "training": train_args}
+        write_run_metadata(output_dir, sections, argv=list(argv) if argv is not None else None)
+    set_seed(train_args.seed)
+
+    device_map = None
+    if model_args.peft == "qlora":
+        from accelerate import PartialState
+
+        device_map = {"": PartialState().device}  # each process quantises its own copy onto its device
+    model, tokenizer, pred_ids, saved = load_model_for_training(
+        model_args, num_pred_tokens=train_args.num_pred_tokens,
+        gradient_checkpointing=bool(train_args.activation_checkpointing), device_map=device_map,
+    )
+    saved.objective = train_args.objective_dict()
+    _check_attention_backend(model, train_args)
+
+    source = data_args.dataset if train_dataset is None else "a dataset passed to llm_jepa.run.train"
+    if train_dataset is None:
+        train_dataset = load_training_data(data_args, data_args.dataset_split, data_args.max_train_examples)
+    if eval_dataset is None and data_args.eval_split:
+        eval_dataset = load_training_data(data_args, data_args.eval_split, data_args.max_eval_examples)
+    views = ViewTokenizer(tokenizer, text_view=train_args.jepa_text_view, max_length=data_args.max_length)
+    with train_args.main_process_first(desc="LLM-JEPA views"):
+        train_views = tokenize_views_dataset(train_dataset, views, split_name=data_args.dataset_split)
+        eval_views = (
+            tokenize_views_dataset(eval_dataset, views, split_name=data_args.eval_split or "eval")
+            if eval_dataset is not None else None
+        )
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    collator = LLMJepaCollator(
+        pred_token_ids=pred_ids, pad_token_id=pad_id or 0, mode=train_args.jepa_mode,
+        stop_gradient=train_args.jepa_stop_gradient,
+    )
+    description = f"{source} (split {data_args.dataset_split}, {len(train_views)} examples)"
+    trainer = LLMJepaTrainer(
+        model=model, args=train_args, train_dataset=train_views, eval_dataset=eval_views,
+        data_collator=collator, processing_class=tokenizer, saved_config=saved, data_description=description,
+        dataset_name=data_args.dataset if source == data_args.dataset else None,
+    )
+    if saved.weights == "full" and model_args.peft != "none" and (
+        trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled
+    ):
+        raise ValueError(
+            "save_merged is not supported with FSDP / DeepSpeed sharded weights; train without it and merge "
+            "afterwards with llm_jepa.loading.load_for_inference(output_dir, merge=True)"
+        )
+    result = trainer.train(resume_from_checkpoint=resume_argument(train_args.resume_from_checkpoint))
+    trainer.log_metrics("train", result.metrics)
+    trainer.save_metrics("train", result.metrics)
+    trainer.save_state()
+    if eval_views is not None:
+        eval_metrics = trainer.evaluate()
+        trainer.log_metrics("eval", eval_metrics)
+        trainer.save_metrics("eval", eval_metrics)
+
+    if saved.weights == "full" and model_args.peft != "none":  # merged LoRA: one process writes it
+        if train_args.should_save:
+            save_trained(trainer.accelerator.unwrap_model(trainer.model), tokenizer, output_dir, saved)
+    else:
+        trainer.save_model(str(output_dir))
+    trainer.create_model_card()
+    if train_args.push_to_hub:
+        trainer.push_to_hub(commit_message="LLM-JEPA fine-tune")
+    logger.info("LLM-JEPA training finished; model in %s", output_dir)
+    return output_dir
+
+
+def run_training(argv: Sequence[str]) -> Path:
+    """Parse ``[RECIPE.yaml] [--field value ...]``, train, save; return the output folder.
+
+    The folder holds the final model or adapter plus the tokenizer (loadable with
+    :func:`llm_jepa.loading.load_for_inference`).
+    """
+    model_args, data_args, train_args = parse_training_config(argv)
+    return train(model_args, data_args, train_args, argv=list(argv))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``llm-jepa train``: print the output folder; bad recipes exit with status 2 and the reason."""
+    import sys
+
+    from jepa_core.config import ConfigError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        from transformers import HfArgumentParser
+
+        print("usage: llm-jepa train RECIPE.yaml [--field value ...]\n")
+        HfArgumentParser(list(CONFIG_TYPES)).print_help()
+        return 0
+    try:
+        output_dir = run_training(argv)
+    except ConfigError as err:
+        print(f"llm-jepa train: {err}", file=sys.stderr)
+        return 2
+    print(output_dir)
+    return 0

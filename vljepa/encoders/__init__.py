@@ -1,0 +1,9 @@
+"""The three parts of VL-JEPA that turn inputs into vectors.
+
+* :mod:`~vljepa.encoders.x_encoder`: the frozen vision backbone (any ``AutoModel`` vision tower or timm CNN)
+  -> visual tokens ``[B, V, x_dim]``.
+* :mod:`~vljepa.encoders.predictor`: the bidirectional predictor (visual tokens + query -> ``[B, E]``).
+* :mod:`~vljepa.encoders.y_encoder`: the sentence-transformers target encoder + projection -> ``[B, E]``.
+
+Start with ``predictor.py``: it is where the model's prediction is made.
+"""

@@ -1,0 +1,141 @@
+"""Checkpoints of :class:`vljepa.training.trainer.VLJEPATrainer`: atomic, rotated, resumable.
+
+A checkpoint is ``<root>/step-NNNNNNN/``: Accelerate's state (model without its frozen pretrained parts,
+optimizer, scheduler, RNG states) plus ``trainer_state.json`` (step and data position). It is written into
+``.tmp-step-NNNNNNN/`` and renamed into place only once every process has written its part and the state file
+exists, so a kill during a save never leaves a folder that looks complete, and the previous checkpoint
+survives. A failed save (e.g. a full disk) removes the partial folder and raises :class:`CheckpointSaveError`
+naming the intact previous checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+
+from jepa_core.rundir import write_json
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "trainer_state.json"
+
+
+class CheckpointSaveError(RuntimeError):
+    """A checkpoint could not be written (e.g. the disk is full); the previous one is intact."""
+
+
+def complete_checkpoints(checkpoint_root: Path) -> list[Path]:
+    """Checkpoint folders holding a state file, oldest first (temporary folders are ignored)."""
+    if not checkpoint_root.is_dir():
+        return []
+    found = [p for p in checkpoint_root.glob("step-*") if (p / STATE_FILE).is_file()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[1]))
+
+
+def any_process(accelerator: Accelerator, flag: torch.Tensor | bool) -> bool:
+    """True on every process when ``flag`` is true on any (a collective call: every process must make it)."""
+    value = torch.as_tensor(flag).to(accelerator.device, torch.float32).reshape(1)
+    return bool(accelerator.reduce(value, reduction="sum").item() > 0)
+
+
+class Checkpoints:
+    """The checkpoint folder of one run.
+
+    Args:
+        accelerator: the run's Accelerator (its ``save_state`` / ``load_state`` do the tensor I/O).
+        root: ``<output_dir>/checkpoints``.
+        save_total_limit: how many complete checkpoints to keep (the newest).
+    """
+
+    def __init__(self, accelerator: Accelerator, root: Path, *, save_total_limit: int) -> None:
+        self.accelerator = accelerator
+        self.root = root
+        self.save_total_limit = save_total_limit
+
+    def latest_name(self) -> str | None:
+        checkpoints = complete_checkpoints(self.root)
+        return str(checkpoints[-1]) if checkpoints else None
+
+    def skip_frozen_weights(self, prefixes: Sequence[str]) -> None:
+        """Leave parameters under ``prefixes`` (frozen pretrained parts, rebuilt from their ids) out of saves."""
+        prefixes = tuple(prefixes)
+
+        def drop_frozen(models, weights, output_dir):
+            for i, state in enumerate(weights):
+                weights[i] = {k: v for k, v in state.items() if not k.removeprefix("module.").startswith(prefixes)}
+
+        self.accelerator.register_save_state_pre_hook(drop_frozen)
+
+    def save(self, state: dict[str, Any]) -> None:
+        """Write ``step-<state["global_step"]>`` atomically (a no-op when it exists), then rotate old ones."""
+        accelerator = self.accelerator
+        step = state["global_step"]
+        name = f"step-{step:07d}"
+        final, tmp = self.root / name, self.root / f".tmp-{name}"
+        if final.exists():
+            return
+        if accelerator.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+        accelerator.wait_for_everyone()
+        error: OSError | None = None
+        try:
+            accelerator.save_state(str(tmp))
+        except OSError as err:
+            error = err
+        failed = any_process(accelerator, error is not None)  # also a barrier: every process wrote its part
+        if not failed and accelerator.is_main_process:
+            try:
+                write_json(tmp / STATE_FILE, {**state, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+            except OSError as err:
+                error = err
+        if failed or any_process(accelerator, error is not None):
+            self._abandon(final, tmp, step, error)
+        if accelerator.is_main_process:
+            os.replace(tmp, final)
+            for old in complete_checkpoints(self.root)[: -self.save_total_limit]:
+                doomed = old.with_name(f".deleting-{old.name}")
+                os.replace(old, doomed)
+                shutil.rmtree(doomed, ignore_errors=True)
+            logger.info("Checkpoint written: %s", final)
+        accelerator.wait_for_everyone()
+
+    def _abandon(self, final: Path, tmp: Path, step: int, error: OSError | None) -> None:
+        """Remove the partial ``tmp`` folder of a failed save and raise :class:`CheckpointSaveError`."""
+        if self.accelerator.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+        self.accelerator.wait_for_everyone()
+        reason = str(error) if error is not None else "another process could not write its part"
+        previous = self.latest_name()
+        intact = (f"The previous checkpoint {previous} is intact: free some space (or choose another output_dir "
+                  "and copy it there) and continue with --resume true."
+                  if previous else "There is no earlier checkpoint: free some space and start the run again.")
+        raise CheckpointSaveError(
+            f"could not write checkpoint {final} at optimizer step {step}: {reason}. The partial "
+            f"folder {tmp} was removed. {intact}"
+        ) from error
+
+    def resume(self, resume: bool) -> tuple[Path, dict[str, Any]] | None:
+        """With ``resume``, load the latest complete checkpoint into the Accelerator and return its folder and
+        state; without, refuse a folder that already holds checkpoints (return None when it holds none)."""
+        checkpoints = complete_checkpoints(self.root)
+        if not resume:
+            if checkpoints:
+                raise FileExistsError(
+                    f"{self.root} already holds checkpoints; pass --resume to continue that run or "
+                    "choose another output_dir"
+                )
+            return None
+        if not checkpoints:
+            raise FileNotFoundError(f"--resume: no complete checkpoint in {self.root}")
+        latest = checkpoints[-1]
+        self.accelerator.load_state(str(latest), strict=False)
+        return latest, json.loads((latest / STATE_FILE).read_text())

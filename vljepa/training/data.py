@@ -1,0 +1,234 @@
+"""Training stages and their data order, for :mod:`vljepa.training.trainer`.
+
+A stage is a list of examples ``(image row, query, target options)`` over one dataset:
+
+* caption stage (query-free): one example per image, empty query, a caption drawn per epoch;
+* query stage: one example per question, query = question, target = the most common answer.
+
+The order is a pure function of ``(seed, stage, epoch)``, so a run resumes at an exact data position
+from ``(stage index, micro-batch index)``. Each global batch is split into equal per-process slices;
+the last incomplete global batch of an epoch is dropped (equal batch sizes on all processes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import datasets
+import torch
+
+from vljepa.training.feature_cache import FeatureCache, image_content_hash
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingStage:
+    """One training stage over one dataset.
+
+    Attributes:
+        name: ``"caption"`` or ``"query"``.
+        dataset: the underlying dataset (captioning or VQA schema).
+        queries: per example, the query text (empty for captions).
+        target_options: per example, the possible target texts (one is drawn per epoch).
+        image_rows: per example, the dataset row holding its image.
+        epochs: how many passes over the examples.
+        image_slots: per example, its row in the feature table (set by :func:`build_feature_table`).
+    """
+
+    name: str
+    dataset: datasets.Dataset
+    queries: list[str]
+    target_options: list[list[str]]
+    image_rows: list[int]
+    epochs: float
+    image_slots: list[int] | None = None
+
+    def __len__(self) -> int:
+        return len(self.queries)
+
+    def batches_per_epoch(self, global_batch_size: int) -> int:
+        return len(self) // global_batch_size
+
+    def total_micro_batches(self, global_batch_size: int) -> int:
+        return math.floor(self.epochs * self.batches_per_epoch(global_batch_size))
+
+
+def most_common_answer(answers: Sequence[str], where: str) -> str:
+    if not answers:
+        raise ValueError(f"{where}: no answers to train on (unannotated split?); use a split with answers")
+    return Counter(answers).most_common(1)[0][0]
+
+
+def caption_stage(dataset: datasets.Dataset, *, epochs: float, source: str) -> TrainingStage:
+    captions = dataset["captions"]
+    for row, options in enumerate(captions):
+        if not options:
+            raise ValueError(f"{source} row {row}: field 'captions' is empty; every image needs a caption")
+    return TrainingStage(
+        name="caption",
+        dataset=dataset,
+        queries=[""] * len(captions),
+        target_options=[list(options) for options in captions],
+        image_rows=list(range(len(captions))),
+        epochs=epochs,
+    )
+
+
+def query_stage(dataset: datasets.Dataset, *, epochs: float, source: str) -> TrainingStage:
+    questions = dataset["question"]
+    targets = [[most_common_answer(a, f"{source} row {row}")] for row, a in enumerate(dataset["answers"])]
+    return TrainingStage(
+        name="query",
+        dataset=dataset,
+        queries=list(questions),
+        target_options=targets,
+        image_rows=list(range(len(questions))),
+        epochs=epochs,
+    )
+
+
+def load_stages(args, accelerator=None) -> list[TrainingStage]:
+    """The caption and/or query stages a :class:`~vljepa.training.arguments.TrainingArguments` asks for.
+
+    With an ``accelerate.Accelerator``, the main process builds (and caches) each dataset first.
+    """
+    from vljepa.data import load_vl_dataset
+
+    stages = []
+    for name, dataset_name, split, kwargs, epochs in (
+        ("caption", args.caption_dataset, args.caption_split, args.caption_dataset_kwargs, args.caption_epochs),
+        ("query", args.query_dataset, args.query_split, args.query_dataset_kwargs, args.query_epochs),
+    ):
+        if dataset_name is None:
+            continue
+        first = accelerator.main_process_first() if accelerator is not None else contextlib.nullcontext()
+        with first:
+            dataset = load_vl_dataset(dataset_name, split, **json.loads(kwargs))
+        if args.max_train_samples is not None:
+            dataset = dataset.select(range(min(args.max_train_samples, len(dataset))))
+        build = caption_stage if name == "caption" else query_stage
+        stages.append(build(dataset, epochs=epochs, source=f"{dataset_name}[{split}]"))
+    return stages
+
+
+def first_rows_per_image(dataset: datasets.Dataset) -> dict[int, int]:
+    """Row -> representative row with the same ``image_id`` (so each distinct image is decoded once)."""
+    first: dict[str, int] = {}
+    mapping: dict[int, int] = {}
+    for row, image_id in enumerate(dataset["image_id"]):
+        mapping[row] = first.setdefault(image_id, row)
+    return mapping
+
+
+def build_feature_table(
+    stages: Sequence[TrainingStage], cache: FeatureCache, encoder, *, batch_size: int, progress: bool
+) -> torch.Tensor:
+    """Fill the cache for every training image and return the table ``[U, T, D]`` of distinct images.
+
+    Sets ``stage.image_slots``. Images are identified by content hash, so the same picture used by two
+    stages (or two datasets) is encoded and stored once.
+    """
+    slot_of_hash: dict[str, int] = {}
+    images_to_compute: dict[str, object] = {}
+    for stage in stages:
+        representative = first_rows_per_image(stage.dataset)
+        hash_of_row: dict[int, str] = {}
+        slots = []
+        for row in stage.image_rows:
+            first = representative[row]
+            if first not in hash_of_row:
+                image = stage.dataset[first]["image"]
+                image_hash = image_content_hash(image)
+                hash_of_row[first] = image_hash
+                if image_hash not in cache and image_hash not in images_to_compute:
+                    images_to_compute[image_hash] = image
+            slots.append(slot_of_hash.setdefault(hash_of_row[first], len(slot_of_hash)))
+        stage.image_slots = slots
+    logger.info(
+        "Feature table: %d distinct images, %d already cached, %d to compute",
+        len(slot_of_hash), len(slot_of_hash) - len(images_to_compute), len(images_to_compute),
+    )
+    if images_to_compute:
+        cache.compute(
+            list(images_to_compute.values()), encoder, hashes=list(images_to_compute),
+            batch_size=batch_size, progress=progress,
+        )  # fmt: skip
+    ordered = sorted(slot_of_hash, key=slot_of_hash.__getitem__)
+    return cache.get(ordered)
+
+
+def micro_batch_indices(
+    stage: TrainingStage, *, seed: int, stage_index: int, micro_step: int, global_batch_size: int,
+    process_index: int, num_processes: int,
+) -> list[int]:
+    """The example indices this process trains on at ``micro_step`` of the stage."""
+    per_epoch = stage.batches_per_epoch(global_batch_size)
+    epoch, position = divmod(micro_step, per_epoch)
+    order = list(range(len(stage)))
+    random.Random(f"{seed}-{stage_index}-{epoch}").shuffle(order)
+    start = position * global_batch_size
+    local = global_batch_size // num_processes
+    begin = start + process_index * local
+    return order[begin : begin + local]
+
+
+def draw_targets(stage: TrainingStage, indices: Sequence[int], *, seed: int, epoch: int) -> list[str]:
+    """One target per example; with several options (captions) the draw depends on (seed, epoch, example)."""
+    targets = []
+    for index in indices:
+        options = stage.target_options[index]
+        if len(options) == 1:
+            targets.append(options[0])
+        else:
+            targets.append(options[random.Random(f"{seed}-{epoch}-{index}").randrange(len(options))])
+    return targets
+
+
+class MicroBatches(torch.utils.data.Dataset):
+    """The micro-batches ``[start, stop)`` of a stage for one process, as a map-style dataset.
+
+    Item ``k`` is a dict with ``queries``, ``targets`` and either ``visual_tokens [b, T, D]`` (rows of the
+    feature table) or ``pixel_values [b, 3, H, W]`` (images decoded and preprocessed by the X-encoder's
+    processor), so a ``DataLoader`` with workers can prepare batches in parallel with training.
+    """
+
+    def __init__(
+        self, stage: TrainingStage, *, stage_index: int, start: int, stop: int, seed: int, global_batch_size: int,
+        process_index: int, num_processes: int, table: torch.Tensor | None = None, preprocess=None,
+    ) -> None:
+        if table is None and preprocess is None:
+            raise ValueError("MicroBatches needs a feature table or an image preprocessing function")
+        self.stage, self.stage_index, self.start, self.stop = stage, stage_index, start, stop
+        self.seed, self.global_batch_size = seed, global_batch_size
+        self.process_index, self.num_processes = process_index, num_processes
+        self.table, self.preprocess = table, preprocess
+
+    def __len__(self) -> int:
+        return max(self.stop - self.start, 0)
+
+    def __getitem__(self, k: int) -> dict:
+        micro_step = self.start + k
+        indices = micro_batch_indices(
+            self.stage, seed=self.seed, stage_index=self.stage_index, micro_step=micro_step,
+            global_batch_size=self.global_batch_size, process_index=self.process_index,
+            num_processes=self.num_processes,
+        )  # fmt: skip
+        epoch = micro_step // self.stage.batches_per_epoch(self.global_batch_size)
+        item = {
+            "micro_step": micro_step,
+            "queries": [self.stage.queries[i] for i in indices],
+            "targets": draw_targets(self.stage, indices, seed=self.seed, epoch=epoch),
+        }
+        if self.table is not None:
+            item["visual_tokens"] = self.table[[self.stage.image_slots[i] for i in indices]]
+        else:
+            item["pixel_values"] = self.preprocess([self.stage.dataset[self.stage.image_rows[i]]["image"] for i in indices])
+        return item

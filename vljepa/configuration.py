@@ -13,11 +13,13 @@ from transformers import PreTrainedConfig
 
 LossType = Literal["infonce", "cosine", "l2"]
 PredictorType = Literal["pretrained_lm", "fresh"]
+QueryContext = Literal["embeddings", "lm_prefix"]
 VisualProjection = Literal["linear", "mlp"]
 TokenSelection = Literal["patch", "all"]
 
 _LOSS_TYPES = ("infonce", "cosine", "l2")
 _PREDICTOR_TYPES = ("pretrained_lm", "fresh")
+_QUERY_CONTEXTS = ("embeddings", "lm_prefix")
 _VISUAL_PROJECTIONS = ("linear", "mlp")
 _TOKEN_SELECTIONS = ("patch", "all")
 
@@ -33,7 +35,8 @@ class VLJEPAConfig(PreTrainedConfig):
     * Predictor: either the layers ``[predictor_first_layer, predictor_first_layer + predictor_num_layers)``
       of a causal LM ``predictor_model_id`` run bidirectionally (``predictor_type="pretrained_lm"``), or a
       fresh Llama-style transformer (``predictor_type="fresh"``) that borrows only the tokenizer of
-      ``predictor_model_id``.
+      ``predictor_model_id``. With ``predictor_query_context="lm_prefix"`` the LM's layers below the predictor
+      read the query first (causal, frozen, cached), so a pretrained language model understands it.
     * Y-encoder ``y_encoder_id``: a sentence-transformers model, followed by a linear projection into the
       shared ``embedding_dim`` space.
 
@@ -102,6 +105,13 @@ class VLJEPAConfig(PreTrainedConfig):
     predictor_max_query_tokens: int = field(
         default=64, metadata={"help": "Queries are truncated to this many tokens."}
     )
+    predictor_query_context: QueryContext = field(
+        default="embeddings",
+        metadata={"help": "How the query enters the predictor: 'embeddings' (the LM's raw token embeddings; v0.1 "
+                  "models) or 'lm_prefix' (the LM's own layers below predictor_first_layer read the query alone, "
+                  "causal and frozen as pretrained, cached per distinct query; needs predictor_type "
+                  "'pretrained_lm')."},
+    )
     train_query_embeddings: bool = field(
         default=False,
         metadata={"help": "Train the LM token embeddings used for the query (always trained when fresh)."},
@@ -137,6 +147,13 @@ class VLJEPAConfig(PreTrainedConfig):
         self._check_choice("loss_type", self.loss_type, _LOSS_TYPES)
         self._check_choice("predictor_type", self.predictor_type, _PREDICTOR_TYPES)
         self._check_choice("visual_projection", self.visual_projection, _VISUAL_PROJECTIONS)
+        self._check_choice("predictor_query_context", self.predictor_query_context, _QUERY_CONTEXTS)
+        if self.predictor_query_context == "lm_prefix" and self.predictor_type != "pretrained_lm":
+            raise ValueError("predictor_query_context 'lm_prefix' needs predictor_type 'pretrained_lm' (a fresh "
+                             "predictor has no pretrained layers below it)")
+        if self.predictor_query_context == "lm_prefix" and self.train_query_embeddings:
+            raise ValueError("train_query_embeddings must be false with predictor_query_context 'lm_prefix': the "
+                             "LM layers that read the query are frozen and their states are cached")
         self._check_choice("x_encoder_token_selection", self.x_encoder_token_selection, _TOKEN_SELECTIONS)
         if self.predictor_num_layers < 1:
             raise ValueError(f"predictor_num_layers must be >= 1, got {self.predictor_num_layers}")

@@ -110,6 +110,7 @@ class VLJEPAModel(PersistenceMixin, TextCandidatesMixin, nn.Module):
                 visual_projection=config.visual_projection,
                 max_query_tokens=config.predictor_max_query_tokens,
                 train_query_embeddings=config.train_query_embeddings,
+                query_context=config.predictor_query_context,
             )
         else:
             predictor = fresh_predictor(
@@ -140,6 +141,8 @@ class VLJEPAModel(PersistenceMixin, TextCandidatesMixin, nn.Module):
             prefixes.append("y_encoder.encoder.")
         if self.config.predictor_type == "pretrained_lm" and not self.config.train_query_embeddings:
             prefixes.append("predictor.token_embeddings.")
+        if self.predictor.query_context is not None:
+            prefixes.append("predictor.query_context.")
         return prefixes
 
     def y_encoder_parameters(self) -> list[nn.Parameter]:

@@ -11,6 +11,15 @@ Two ways to build it (:func:`build_predictor`):
   8-16 of Llama-3.2-1B), its rotary position module, final norm, token embeddings and tokenizer;
 * ``fresh``: a randomly initialised Llama-style stack of the configured width, using only the tokenizer
   of the named LM.
+
+How the query enters the stack (``query_context``):
+
+* ``"embeddings"``: the LM's raw token embeddings (no language model reads the query before the trainable
+  layers; the v0.1 behaviour);
+* ``"lm_prefix"``: the LM's own layers ``[0, first)`` below the predictor run over the query *alone*, causal
+  and frozen, exactly as the LM was trained (:class:`QueryContext`); the trainable layers then read
+  contextualised query states at the depth they were pretrained to read. Frozen and deterministic, so the
+  states are cached per distinct query and cost nothing after the first time a question is seen.
 """
 
 from __future__ import annotations
@@ -42,6 +51,101 @@ class PredictorOutput:
     attention_mask: torch.Tensor
 
 
+class QueryContext(nn.Module):
+    """The LM's lower layers run causally over the query alone (frozen), cached per distinct token sequence.
+
+    ``forward(query_ids [B, Q], query_mask [B, Q]) -> [B, Q, hidden]``: for each query, the hidden states after
+    ``len(layers)`` LM layers, exactly as :meth:`run` computes them; padded positions hold zeros. The cache
+    keys are the query's token ids, so equal questions share one entry; it holds at most ``max_entries``
+    queries (oldest dropped first) and is never saved.
+
+    Example::
+
+        >>> context = QueryContext(layers=lm.model.layers[:20], rotary_embedding=lm.model.rotary_emb,
+        ...                        token_embeddings=lm.get_input_embeddings())   # doctest: +SKIP
+        >>> context(ids, mask).shape                                               # [B, Q, 576]
+    """
+
+    def __init__(
+        self,
+        *,
+        layers: nn.ModuleList,
+        rotary_embedding: nn.Module,
+        token_embeddings: nn.Embedding,
+        attention_implementation: str = "sdpa",
+        max_entries: int = 200_000,
+    ) -> None:
+        super().__init__()
+        self.layers = layers
+        self.rotary_embedding = rotary_embedding
+        self.token_embeddings = token_embeddings
+        self.attention_implementation = attention_implementation
+        self.max_entries = max_entries
+        self.requires_grad_(False)
+        self._cache: dict[tuple[int, ...], torch.Tensor] = {}
+
+    def clear_cache(self) -> None:
+        self._cache.clear()
+
+    @torch.no_grad()
+    def run(self, query_ids: torch.Tensor, query_mask: torch.Tensor) -> torch.Tensor:
+        """``[B, Q, hidden]`` states of right-padded queries through every layer (no cache)."""
+        hidden = self.token_embeddings(query_ids)
+        length = hidden.shape[1]
+        position_ids = torch.arange(length, device=hidden.device).unsqueeze(0).expand(hidden.shape[0], -1)
+        position_embeddings = self.rotary_embedding(hidden, position_ids)
+        causal = torch.ones(length, length, dtype=torch.bool, device=hidden.device).tril()
+        allowed = causal[None, None] & query_mask.bool()[:, None, None, :]
+        allowed = allowed | torch.eye(length, dtype=torch.bool, device=hidden.device)[None, None]  # pad rows: no NaN
+        mask = _attention_mask_format(allowed, self.attention_implementation, hidden.dtype)
+        for layer in self.layers:
+            hidden = _call_layer(layer, hidden, mask, position_embeddings, position_ids)
+        return hidden * query_mask.unsqueeze(-1).to(hidden.dtype)
+
+    def forward(self, query_ids: torch.Tensor, query_mask: torch.Tensor) -> torch.Tensor:
+        lengths = query_mask.sum(dim=1).tolist()
+        keys = [tuple(ids[:n].tolist()) for ids, n in zip(query_ids, lengths)]
+        missing = [i for i, key in enumerate(keys) if key and key not in self._cache]  # empty: no states
+        if missing:
+            unique = list(dict.fromkeys(keys[i] for i in missing))
+            longest = max(len(k) for k in unique)
+            ids = torch.full((len(unique), longest), 0, dtype=torch.long, device=query_ids.device)
+            mask = torch.zeros((len(unique), longest), dtype=torch.bool, device=query_ids.device)
+            for row, key in enumerate(unique):
+                ids[row, : len(key)] = torch.tensor(key, dtype=torch.long)
+                mask[row, : len(key)] = True
+            states = self.run(ids, mask)
+            if len(self._cache) + len(unique) > self.max_entries:
+                for old in list(self._cache)[: len(self._cache) + len(unique) - self.max_entries]:
+                    del self._cache[old]
+            for row, key in enumerate(unique):
+                self._cache[key] = states[row, : len(key)].detach()
+        out = torch.zeros(
+            (*query_ids.shape, self.token_embeddings.embedding_dim),
+            dtype=self.token_embeddings.weight.dtype, device=query_ids.device,
+        )
+        for row, (key, n) in enumerate(zip(keys, lengths)):
+            if n:
+                out[row, :n] = self._cache[key].to(out.device, out.dtype)
+        return out
+
+
+def _attention_mask_format(allowed: torch.Tensor, attention_implementation: str, dtype: torch.dtype) -> torch.Tensor:
+    """A boolean ``[B, 1, L, L]`` mask as the attention implementation takes it (sdpa: bool; eager: additive)."""
+    if attention_implementation == "sdpa":
+        return allowed
+    additive = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device)
+    return additive.masked_fill(~allowed, torch.finfo(dtype).min)
+
+
+def _call_layer(layer: nn.Module, hidden, mask, position_embeddings, position_ids) -> torch.Tensor:
+    hidden = layer(
+        hidden, attention_mask=mask, position_embeddings=position_embeddings, position_ids=position_ids,
+        is_causal=False,
+    )
+    return hidden[0] if isinstance(hidden, tuple) else hidden  # older layer conventions return (hidden, ...)
+
+
 class Predictor(nn.Module):
     """Bidirectional transformer mapping visual tokens ``[B, V, x_dim]`` and query ids ``[B, Q]`` to ``[B, E]``.
 
@@ -56,6 +160,8 @@ class Predictor(nn.Module):
         visual_dim / hidden_size / embedding_dim: widths of visual tokens, the stack, the shared space.
         visual_projection: ``"linear"`` (LayerNorm + Linear) or ``"mlp"`` (LayerNorm + Linear-GELU-Linear).
         max_query_tokens: queries are truncated to this many tokens.
+        query_context: when given, the query enters as these frozen LM layers' states (``"lm_prefix"``)
+            instead of raw token embeddings.
 
     Example::
 
@@ -78,6 +184,7 @@ class Predictor(nn.Module):
         embedding_dim: int,
         visual_projection: str = "linear",
         max_query_tokens: int = 64,
+        query_context: QueryContext | None = None,
     ) -> None:
         super().__init__()
         if attention_implementation not in ("sdpa", "eager"):
@@ -89,6 +196,7 @@ class Predictor(nn.Module):
         self.rotary_embedding = rotary_embedding
         self.final_norm = final_norm
         self.token_embeddings = token_embeddings
+        self.query_context = query_context
         self.tokenizer = tokenizer
         self.attention_implementation = attention_implementation
         self.max_query_tokens = max_query_tokens
@@ -125,10 +233,7 @@ class Predictor(nn.Module):
         """``[B, 1, L, L]`` bidirectional mask: every position sees every real key, none sees pads."""
         length = key_mask.shape[1]
         allowed = key_mask[:, None, None, :].expand(-1, 1, length, length)
-        if self.attention_implementation == "sdpa":
-            return allowed
-        additive = torch.zeros(allowed.shape, dtype=dtype, device=key_mask.device)
-        return additive.masked_fill(~allowed, torch.finfo(dtype).min)
+        return _attention_mask_format(allowed, self.attention_implementation, dtype)
 
     def forward(
         self,
@@ -143,22 +248,17 @@ class Predictor(nn.Module):
                 f"batch mismatch: {visual_tokens.shape[0]} visual samples vs {query_ids.shape[0]} queries"
             )
         projected = self.visual_projection(visual_tokens.to(self.output_projection.weight.dtype))
-        query = self.token_embeddings(query_ids).to(projected.dtype)
+        if self.query_context is not None:
+            query = self.query_context(query_ids, query_mask).to(projected.dtype)
+        else:
+            query = self.token_embeddings(query_ids).to(projected.dtype)
         hidden = torch.cat([projected, query], dim=1)
         key_mask = torch.cat([visual_mask.bool(), query_mask.bool()], dim=1)
         position_ids = torch.arange(hidden.shape[1], device=hidden.device).unsqueeze(0).expand(hidden.shape[0], -1)
         position_embeddings = self.rotary_embedding(hidden, position_ids)
         mask = self._attention_mask(key_mask, hidden.dtype)
         for layer in self.layers:
-            hidden = layer(
-                hidden,
-                attention_mask=mask,
-                position_embeddings=position_embeddings,
-                position_ids=position_ids,
-                is_causal=False,
-            )
-            if isinstance(hidden, tuple):  # older layer conventions return (hidden, ...)
-                hidden = hidden[0]
+            hidden = _call_layer(layer, hidden, mask, position_embeddings, position_ids)
         hidden = self.final_norm(hidden)
         weights = key_mask.to(hidden.dtype).unsqueeze(-1)
         pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
@@ -188,8 +288,13 @@ def predictor_from_pretrained_lm(
     visual_projection: str,
     max_query_tokens: int,
     train_query_embeddings: bool,
+    query_context: str = "embeddings",
 ) -> Predictor:
-    """Keep layers ``[first_layer, first_layer + num_layers)`` (default: the last ones) of a causal LM."""
+    """Keep layers ``[first_layer, first_layer + num_layers)`` (default: the last ones) of a causal LM.
+
+    With ``query_context="lm_prefix"`` the layers below ``first_layer`` are kept too, frozen, as the
+    :class:`QueryContext` that reads the query before the predictor layers do.
+    """
     lm = AutoModelForCausalLM.from_pretrained(lm_path, dtype=torch.float32)
     decoder = lm.get_decoder()
     layers, rotary, norm = _decoder_parts(decoder, str(lm_path))
@@ -204,18 +309,34 @@ def predictor_from_pretrained_lm(
     embeddings = lm.get_input_embeddings()
     embeddings.requires_grad_(train_query_embeddings)
     logger.info("Predictor: layers %d-%d of %d of %s (bidirectional)", first, first + num_layers - 1, total, lm_path)
+    attention_implementation = lm.config._attn_implementation or "sdpa"
+    context = None
+    if query_context == "lm_prefix":
+        if first == 0:
+            raise ValueError(
+                f"{lm_path}: query_context 'lm_prefix' runs the LM layers below predictor_first_layer over the "
+                "query, but the predictor starts at layer 0; set predictor_first_layer > 0"
+            )
+        context = QueryContext(
+            layers=nn.ModuleList(layers[:first]), rotary_embedding=rotary, token_embeddings=embeddings,
+            attention_implementation=attention_implementation,
+        )
+        logger.info("Query context: LM layers 0-%d, causal and frozen, cached per distinct query", first - 1)
+    elif query_context != "embeddings":
+        raise ValueError(f"query_context must be 'embeddings' or 'lm_prefix', got {query_context!r}")
     return Predictor(
         layers=kept,
         rotary_embedding=rotary,
         final_norm=norm,
         token_embeddings=embeddings,
         tokenizer=AutoTokenizer.from_pretrained(lm_path),
-        attention_implementation=lm.config._attn_implementation or "sdpa",
+        attention_implementation=attention_implementation,
         visual_dim=visual_dim,
         hidden_size=lm.config.hidden_size,
         embedding_dim=embedding_dim,
         visual_projection=visual_projection,
         max_query_tokens=max_query_tokens,
+        query_context=context,
     )
 
 

@@ -1,0 +1,105 @@
+"""The predictor's query context: the LM's lower layers read the query (causal, frozen, cached per query)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+from test_vljepa_kit import tiny_config
+from transformers import AutoModelForCausalLM
+
+from vljepa.configuration import VLJEPAConfig
+from vljepa.modeling import VLJEPAModel
+
+pytest_plugins = ["test_vljepa_kit"]
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+QUERIES = ["what color is the shape?", "is there a circle?", "what color is the shape?", "name it", ""]
+
+
+def prefix_model(tiny_clip, tiny_llama3, vl_tiny_st, **overrides) -> VLJEPAModel:
+    torch.manual_seed(0)
+    config = tiny_config(tiny_clip, tiny_llama3, vl_tiny_st, predictor_first_layer=1, predictor_num_layers=1,
+                         predictor_query_context="lm_prefix", **overrides)
+    return VLJEPAModel.from_config(config)
+
+
+def images(n: int) -> list[Image.Image]:
+    return [Image.new("RGB", (32, 32), (40 * i, 200 - 30 * i, 90)) for i in range(n)]
+
+
+def test_cached_states_equal_the_lm_hidden_states_at_that_depth(tiny_clip, tiny_llama3, vl_tiny_st):
+    model = prefix_model(tiny_clip, tiny_llama3, vl_tiny_st)
+    context = model.predictor.query_context
+    assert context is not None and len(context.layers) == 1
+    ids, mask = model.predictor.tokenize(QUERIES)
+    first = context(ids, mask)          # computes and fills the cache
+    second = context(ids, mask)         # served from the cache
+    assert torch.equal(first, second)
+    assert len(context._cache) == len(set(QUERIES) - {""})  # equal questions share one entry; "" has none
+    lm = AutoModelForCausalLM.from_pretrained(tiny_llama3, dtype=torch.float32).eval()
+    for row, query in enumerate(QUERIES):
+        n = int(mask[row].sum())
+        assert not first[row, n:].any()  # padding holds zeros
+        if n == 0:
+            continue
+        with torch.no_grad():
+            reference = lm(input_ids=ids[row : row + 1, :n], output_hidden_states=True).hidden_states[1][0]
+        torch.testing.assert_close(first[row, :n], reference, atol=1e-5, rtol=1e-5)
+
+
+def test_a_query_gives_the_same_prediction_alone_or_in_any_batch(tiny_clip, tiny_llama3, vl_tiny_st):
+    model = prefix_model(tiny_clip, tiny_llama3, vl_tiny_st).eval()
+    imgs = images(len(QUERIES))
+    together = model.predict(imgs, QUERIES)
+    model.predictor.query_context.clear_cache()
+    alone = torch.cat([model.predict([image], [query]) for image, query in zip(imgs, QUERIES)])
+    torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-5)
+
+
+def test_only_the_layers_above_the_context_train(tiny_clip, tiny_llama3, vl_tiny_st):
+    model = prefix_model(tiny_clip, tiny_llama3, vl_tiny_st).train()
+    out = model(images=images(3), queries=QUERIES[:3], targets=["red", "yes", "blue"])
+    out.loss.backward()
+    context_params = list(model.predictor.query_context.parameters())
+    assert context_params and all(not p.requires_grad and p.grad is None for p in context_params)
+    assert all(p.grad is not None for p in model.predictor.layers.parameters())
+
+
+def test_save_and_load_round_trip_without_the_frozen_context(tiny_clip, tiny_llama3, vl_tiny_st, tmp_path):
+    model = prefix_model(tiny_clip, tiny_llama3, vl_tiny_st).eval()
+    with torch.no_grad():
+        for p in model.predictor.layers.parameters():
+            p.add_(0.01 * torch.randn_like(p))  # "trained": differs from the LM's own layer
+    expected = model.predict(images(3), QUERIES[:3])
+    model.save_pretrained(tmp_path / "m")
+    saved = load_file(tmp_path / "m" / "model.safetensors")
+    assert not [k for k in saved if k.startswith("predictor.query_context.")]
+    assert [k for k in saved if k.startswith("predictor.layers.")]
+    loaded = VLJEPAModel.from_pretrained(tmp_path / "m")
+    assert loaded.config.predictor_query_context == "lm_prefix"
+    torch.testing.assert_close(loaded.predict(images(3), QUERIES[:3]), expected, atol=1e-6, rtol=1e-6)
+
+
+def test_embeddings_mode_is_the_default_and_has_no_context(tiny_model):
+    assert tiny_model.config.predictor_query_context == "embeddings"
+    assert tiny_model.predictor.query_context is None
+
+
+@pytest.mark.parametrize(("overrides", "match"), [
+    ({"predictor_type": "fresh"}, "needs predictor_type 'pretrained_lm'"),
+    ({"train_query_embeddings": True}, "train_query_embeddings must be false"),
+    ({"predictor_query_context": "cached"}, "predictor_query_context must be one of"),
+])
+def test_bad_combinations_are_refused_by_the_config(overrides, match):
+    values = {"predictor_query_context": "lm_prefix", **overrides}
+    with pytest.raises(ValueError, match=match):
+        VLJEPAConfig(**values)
+
+
+def test_a_context_needs_layers_below_the_predictor(tiny_clip, tiny_llama3, vl_tiny_st):
+    config = tiny_config(tiny_clip, tiny_llama3, vl_tiny_st, predictor_first_layer=0, predictor_num_layers=2,
+                         predictor_query_context="lm_prefix")
+    with pytest.raises(ValueError, match="set predictor_first_layer > 0"):
+        VLJEPAModel.from_config(config)

@@ -153,6 +153,11 @@ class VLJEPAModel(PersistenceMixin, TextCandidatesMixin, nn.Module):
     def device(self) -> torch.device:
         return self.predictor.output_projection.weight.device
 
+    @property
+    def num_truncated_queries(self) -> int:
+        """Queries cut to ``predictor_max_query_tokens`` since the model was built (evaluation reports count it)."""
+        return self.predictor.num_truncated_queries
+
     # ------------------------------------------------------------------------------------------------
     def forward(
         self,

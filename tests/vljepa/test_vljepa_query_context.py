@@ -103,3 +103,15 @@ def test_a_context_needs_layers_below_the_predictor(tiny_clip, tiny_llama3, vl_t
                          predictor_query_context="lm_prefix")
     with pytest.raises(ValueError, match="set predictor_first_layer > 0"):
         VLJEPAModel.from_config(config)
+
+
+def test_a_query_over_the_limit_is_truncated_with_a_warning_and_counted(tiny_model, caplog):
+    limit = tiny_model.config.predictor_max_query_tokens
+    ids = tiny_model.predictor.tokenize(["circle " * (limit + 5)])[0]
+    short = tiny_model.predictor.tokenizer.decode(ids[0])
+    with caplog.at_level("WARNING", logger="vljepa.encoders.predictor"):
+        long_prediction = tiny_model.predict(images(1), ["circle " * (limit + 5)])
+    assert ids.shape == (1, limit)
+    assert tiny_model.num_truncated_queries == 2  # tokenize above, then predict
+    assert "longer than predictor_max_query_tokens" in caplog.text
+    torch.testing.assert_close(long_prediction, tiny_model.predict(images(1), [short]))

@@ -200,6 +200,7 @@ class Predictor(nn.Module):
         self.tokenizer = tokenizer
         self.attention_implementation = attention_implementation
         self.max_query_tokens = max_query_tokens
+        self.num_truncated_queries = 0  # queries cut to max_query_tokens so far (reported by evaluations)
         self.pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0  # always masked
         if visual_projection == "linear":
             self.visual_projection = nn.Sequential(nn.LayerNorm(visual_dim), nn.Linear(visual_dim, hidden_size))
@@ -217,9 +218,16 @@ class Predictor(nn.Module):
     # ------------------------------------------------------------------------------------------------
     def tokenize(self, queries: Sequence[str], device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Right-padded query ids ``[B, Q]`` and mask ``[B, Q]`` (``Q`` may be 0 when all queries are empty)."""
-        encoded = self.tokenizer(
-            list(queries), add_special_tokens=False, truncation=True, max_length=self.max_query_tokens
-        )["input_ids"]
+        encoded = self.tokenizer(list(queries), add_special_tokens=False)["input_ids"]
+        too_long = [row for row, ids in enumerate(encoded) if len(ids) > self.max_query_tokens]
+        if too_long:
+            self.num_truncated_queries += len(too_long)
+            logger.warning(
+                "%d of %d queries are longer than predictor_max_query_tokens=%d tokens and were truncated "
+                "(e.g. %r); %d truncated so far", len(too_long), len(encoded), self.max_query_tokens,
+                str(queries[too_long[0]])[:80], self.num_truncated_queries,
+            )
+            encoded = [ids[: self.max_query_tokens] for ids in encoded]
         longest = max((len(ids) for ids in encoded), default=0)
         ids = torch.full((len(encoded), longest), self.pad_token_id, dtype=torch.long)
         mask = torch.zeros((len(encoded), longest), dtype=torch.bool)

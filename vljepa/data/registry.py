@@ -6,6 +6,8 @@ are imported when first used, so importing :mod:`vljepa.data` stays cheap.
 | name               | task       | source                                                             |
 |--------------------|------------|--------------------------------------------------------------------|
 | easyvqa            | vqa        | bundled ``easy_vqa`` package (train/test)                          |
+| easyvqa-reworded   | vqa        | easy-VQA test questions in other words, by category (test only)    |
+| easyvqa-paraphrased| vqa        | easy-VQA train questions, some paraphrased (train only)            |
 | easyvqa-captions   | captioning | captions from each easy-VQA image's own QA facts                   |
 | scenes             | captioning | procedural multi-object scenes (:mod:`vljepa.data.scenes`)         |
 | scenes-vqa         | vqa        | questions about the procedural scenes                              |
@@ -62,6 +64,18 @@ def register_vl_dataset(name: str, *, task: str, loader: str, description: str) 
 
 for _name, _task, _loader, _description in (
     ("easyvqa", "vqa", "vljepa.data.easyvqa:load_easyvqa", "bundled easy-VQA questions"),
+    (
+        "easyvqa-reworded",
+        "vqa",
+        "vljepa.data.reworded:load_easyvqa_reworded",
+        "easy-VQA test questions in other words, one category per row (robustness evaluation)",
+    ),
+    (
+        "easyvqa-paraphrased",
+        "vqa",
+        "vljepa.data.paraphrase:load_easyvqa_paraphrased",
+        "easy-VQA train questions, a share paraphrased by a grammar disjoint from easyvqa-reworded",
+    ),
     (
         "easyvqa-captions",
         "captioning",

@@ -146,7 +146,9 @@ def _rows_until(question: str, answer: str, want_negation: bool) -> list[dict]:
 def test_reworded_rows_hand_checked():
     rows = _rows_until("is there a red shape?", "yes", want_negation=True)
     assert rows[0]["answer"] == "yes" and rows[0]["category"] in CATEGORIES[:-1]
-    assert rows[0]["question"] in ROBUST_GRAMMAR.renderings(F("color_presence", color="red"), rows[0]["category"])
+    assert rows[0]["question"] in ROBUST_GRAMMAR.renderings(
+        F("color_presence", color="red"), rows[0]["category"]
+    )
     assert rows[1]["category"] == NEGATION_CATEGORY and rows[1]["answer"] == "no"  # negation flips yes/no
     negated = F("color_presence", color="red", negated=True)
     assert rows[1]["question"] in ROBUST_GRAMMAR.renderings(negated, NEGATION_CATEGORY)
@@ -154,7 +156,10 @@ def test_reworded_rows_hand_checked():
     rows = _rows_until("does the image not contain a circle?", "no", want_negation=True)
     assert [row["answer"] for row in rows] == ["no", "no"]  # already negated: the answer stays
 
-    for question, answer in (("what color is the triangle?", "teal"), ("what shape is in the image?", "circle")):
+    for question, answer in (
+        ("what color is the triangle?", "teal"),
+        ("what shape is in the image?", "circle"),
+    ):
         rows = _rows_until(question, answer, want_negation=False)
         assert len(rows) == 1 and rows[0]["answer"] == answer  # colour and shape answers unchanged
         assert rows[0]["question"] != question
@@ -190,7 +195,11 @@ def test_paraphrases_follow_the_flip_rule_and_stay_in_their_grammar():
         assert new_answer == ("no" if negated else "yes")
         seen_answers.add(new_answer)
     assert seen_answers == {"yes", "no"}
-    assert paraphrase_question(question, answer, "train-q1", seed=0, paraphrase_prob=0.0) == (question, answer, False)
+    assert paraphrase_question(question, answer, "train-q1", seed=0, paraphrase_prob=0.0) == (
+        question,
+        answer,
+        False,
+    )
     shape = paraphrase_question("what is the red shape?", "triangle", "train-q2", seed=0, paraphrase_prob=1.0)
     assert shape[1] == "triangle" and shape[0] in PARAPHRASE_GRAMMAR.renderings(F("shape", color="red"))
 
@@ -220,11 +229,26 @@ HAND_CHECKED = {
     "test-q7-polite": ("can you see a blue shape?", "no"),  # "is there a blue shape in the image?" no
     "test-q45-imperative": ("name the shape in the image.", "circle"),  # "what shape does the image contain?"
     "test-q18-synonyms": ("what is the form of the blue shape?", "triangle"),  # "what is the blue shape?"
-    "test-q4-figure": ("is the figure in the picture not black?", "yes"),  # "is there not a black shape ...?" yes
-    "test-q20-negation": ("is the shape something other than a rectangle?", "yes"),  # "is there a rectangle?" no
-    "test-q97-negation": ("is the shape some color other than green?", "yes"),  # "does ... contain a green shape?" no
-    "test-q12-negation": ("is the image without a circle?", "yes"),  # "is there not a circle in the image?" yes
-    "test-q41-word_order": ("in the image, is there not a yellow shape?", "no"),  # "does ... not contain ...?" no
+    "test-q4-figure": (
+        "is the figure in the picture not black?",
+        "yes",
+    ),  # "is there not a black shape ...?" yes
+    "test-q20-negation": (
+        "is the shape something other than a rectangle?",
+        "yes",
+    ),  # "is there a rectangle?" no
+    "test-q97-negation": (
+        "is the shape some color other than green?",
+        "yes",
+    ),  # "does ... contain a green shape?" no
+    "test-q12-negation": (
+        "is the image without a circle?",
+        "yes",
+    ),  # "is there not a circle in the image?" yes
+    "test-q41-word_order": (
+        "in the image, is there not a yellow shape?",
+        "no",
+    ),  # "does ... not contain ...?" no
 }
 
 
@@ -240,7 +264,10 @@ def test_reworded_set_labels_counts_and_determinism():
     assert min(counts.values()) == 1_888 and counts[NEGATION_CATEGORY] == 2_003, counts
     by_question_id = {row["question_id"]: row for row in rows}
     for question_id, (question, answer) in HAND_CHECKED.items():
-        assert (by_question_id[question_id]["question"], by_question_id[question_id]["answers"]) == (question, [answer])
+        assert (by_question_id[question_id]["question"], by_question_id[question_id]["answers"]) == (
+            question,
+            [answer],
+        )
     assert len(set(rows["question_id"])) == len(rows)
     flipped = 0
     for row in rows:
@@ -255,10 +282,15 @@ def test_reworded_set_labels_counts_and_determinism():
         asked = frame.with_negation(negated) if frame.is_presence else frame
         assert row["question"] in ROBUST_GRAMMAR.renderings(asked, row["category"]), row
     assert flipped == sum(
-        1 for row in rows if row["category"] == NEGATION_CATEGORY and not parse_question(row["original_question"]).negated
+        1
+        for row in rows
+        if row["category"] == NEGATION_CATEGORY and not parse_question(row["original_question"]).negated
     )
     original = load_vl_dataset("easyvqa", split="test").remove_columns("image")
-    by_id = {qid: (qtype, image) for qid, qtype, image in zip(original["question_id"], original["question_type"], original["image_id"])}
+    by_id = {
+        qid: (qtype, image)
+        for qid, qtype, image in zip(original["question_id"], original["question_type"], original["image_id"])
+    }
     for row in rows.select(range(0, len(rows), 7)):
         assert (row["question_type"], row["image_id"]) == by_id[row["original_question_id"]]
     rebuilt = load_easyvqa_reworded("test", use_cache=False)

@@ -46,7 +46,12 @@ PARAPHRASE_EXTRA_FEATURES = {
 
 
 def paraphrase_question(
-    question: str, answer: str, question_id: str, *, seed: int, paraphrase_prob: float,
+    question: str,
+    answer: str,
+    question_id: str,
+    *,
+    seed: int,
+    paraphrase_prob: float,
     grammar: PhraseGrammar = PARAPHRASE_GRAMMAR,
 ) -> tuple[str, str, bool]:
     """``(question, answer, paraphrased)`` for one train row (see the module docstring)."""
@@ -91,5 +96,8 @@ def load_easyvqa_paraphrased(
         )
     if not 0.0 <= paraphrase_prob <= 1.0:
         raise ValueError(f"easyvqa-paraphrased: paraphrase_prob must be in [0, 1], got {paraphrase_prob}")
-    key = f"easyvqa-paraphrased-train-s{seed}-p{paraphrase_prob:g}-{_package_key()}-{PARAPHRASE_GRAMMAR.fingerprint()}"
-    return cached_dataset(key, lambda: _build(seed, paraphrase_prob, use_cache), split=split, use_cache=use_cache)
+    grammar = PARAPHRASE_GRAMMAR.fingerprint()
+    key = f"easyvqa-paraphrased-train-s{seed}-p{paraphrase_prob:g}-{_package_key()}-{grammar}"
+    return cached_dataset(
+        key, lambda: _build(seed, paraphrase_prob, use_cache), split=split, use_cache=use_cache
+    )

@@ -63,8 +63,10 @@ class PhraseGrammar:
     words: Mapping[str, tuple[str, ...]]
     key_phrases: tuple[str, ...] = field(
         default=(),
-        metadata={"help": "Phrases that mark this grammar (besides its word lists); another grammar must "
-                  "never produce them."},
+        metadata={
+            "help": "Phrases that mark this grammar (besides its word lists); another grammar must "
+            "never produce them."
+        },
     )
 
     def __post_init__(self) -> None:
@@ -73,9 +75,13 @@ class PhraseGrammar:
                 if form not in FORMS:
                     raise ValueError(f"grammar {self.name!r} category {category!r}: unknown form {form!r}")
                 if not templates:
-                    raise ValueError(f"grammar {self.name!r} category {category!r} form {form!r}: no templates")
+                    raise ValueError(
+                        f"grammar {self.name!r} category {category!r} form {form!r}: no templates"
+                    )
                 for template in templates:
-                    unknown = [f for f in template_fields(template) if f not in FRAME_FIELDS and f not in self.words]
+                    unknown = [
+                        f for f in template_fields(template) if f not in FRAME_FIELDS and f not in self.words
+                    ]
                     if unknown:
                         raise ValueError(
                             f"grammar {self.name!r} template {template!r} uses fields {unknown} that are "
@@ -96,7 +102,8 @@ class PhraseGrammar:
         templates = self.templates[category].get(frame.form)
         if not templates:
             raise ValueError(
-                f"grammar {self.name!r} category {category!r} has no templates for form {frame.form!r} ({frame})"
+                f"grammar {self.name!r} category {category!r} has no templates for form {frame.form!r} "
+                f"({frame})"
             )
         return templates
 

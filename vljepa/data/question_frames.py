@@ -69,7 +69,7 @@ class QuestionFrame:
         if self.negated and self.kind not in PRESENCE_KINDS:
             raise ValueError(f"only presence questions can be negated, got a negated {self.kind!r} frame")
         names_color = self.kind in ("shape", "color_presence")  # which attribute a frame may name
-        if (self.shape if names_color else self.color):
+        if self.shape if names_color else self.color:
             raise ValueError(f"a {self.kind!r} frame cannot name colour={self.color!r} shape={self.shape!r}")
         if self.is_presence and not (self.color or self.shape):
             raise ValueError(f"a {self.kind!r} frame needs the colour or shape whose presence it asks")

@@ -82,7 +82,9 @@ def reworded_rows(
         negated = frame.with_negation(True)
         rows.append(
             {
-                "question": grammar.render(negated, NEGATION_CATEGORY, stable_rng(seed, question_id, "negation-words")),
+                "question": grammar.render(
+                    negated, NEGATION_CATEGORY, stable_rng(seed, question_id, "negation-words")
+                ),
                 "answer": reworded_answer(frame, answer, negated=True),
                 "category": NEGATION_CATEGORY,
             }
@@ -116,7 +118,8 @@ def load_easyvqa_reworded(split: str = "test", *, seed: int = 0, use_cache: bool
     """easy-VQA test questions in other words, one ``category`` per row (see the module docstring)."""
     if split != "test":
         raise ValueError(
-            f"easyvqa-reworded is an evaluation set built from easy-VQA's test split only; got split={split!r}. "
+            "easyvqa-reworded is an evaluation set built from easy-VQA's test split only; "
+            f"got split={split!r}. "
             "Use split='test'; to train, use 'easyvqa' or 'easyvqa-paraphrased' (its own, disjoint wordings)."
         )
     key = f"easyvqa-reworded-test-s{seed}-{_package_key()}-{ROBUST_GRAMMAR.fingerprint()}"

@@ -58,3 +58,9 @@ def test_vqa_on_easyvqa_reworded_reports_categories(tmp_path, tiny_model, monkey
     assert len(metrics["vqa_accuracy_by_category"]) >= 3
     assert 0.0 <= metrics["yes_no_answered_yes_no"] <= 1.0 and metrics["num_yes_no_questions"] > 0
     assert "## Accuracy per category" in (tmp_path / "vqa" / "report.md").read_text()
+
+
+def test_retrieval_on_scenes_reworded(tmp_path, tiny_model):
+    tiny_model.save_pretrained(tmp_path / "model")
+    metrics = run_eval(tmp_path, tmp_path / "model", "retrieval", "scenes-reworded", {"num_images": 6, "use_cache": False})
+    assert {"i2t_r1", "i2t_r5", "t2i_r10"} <= set(metrics)

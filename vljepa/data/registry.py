@@ -10,6 +10,7 @@ are imported when first used, so importing :mod:`vljepa.data` stays cheap.
 | easyvqa-paraphrased| vqa        | easy-VQA train questions, some paraphrased (train only)            |
 | easyvqa-captions   | captioning | captions from each easy-VQA image's own QA facts                   |
 | scenes             | captioning | procedural multi-object scenes (:mod:`vljepa.data.scenes`)         |
+| scenes-reworded    | captioning | the same scenes captioned in other words (evaluation only)         |
 | scenes-vqa         | vqa        | questions about the procedural scenes                              |
 | streams            | stream     | procedural videos with event annotations (:mod:`.streams`)         |
 | coco-karpathy      | captioning | ``dataset_coco.json`` (Karpathy split) + COCO images               |
@@ -89,6 +90,12 @@ for _name, _task, _loader, _description in (
         "easy-VQA images labelled by shape, colour or both (zero-shot classification)",
     ),
     ("scenes", "captioning", "vljepa.data.scenes:load_scenes", "procedural multi-object scenes"),
+    (
+        "scenes-reworded",
+        "captioning",
+        "vljepa.data.scenes:load_scenes_reworded",
+        "the same procedural scenes, captioned by a grammar training never uses",
+    ),
     ("scenes-vqa", "vqa", "vljepa.data.scenes:load_scenes_vqa", "questions about procedural scenes"),
     ("streams", "stream", "vljepa.data.streams:load_streams", "procedural videos with event annotations"),
     (

@@ -8,6 +8,9 @@ Datasets with a ``category`` column (e.g. ``easyvqa-reworded``: how each questio
 get ``vqa_accuracy_by_category``, ``yes_no_answered_yes_no`` (the share of yes/no questions, those whose
 answers are all yes or no, answered with yes or no, whether right or wrong) and its value per category,
 in ``metrics.json`` and ``report.md``; each prediction then records its category.
+
+A row with an empty question is an error naming the row. Models that truncate long queries (VL-JEPA's
+``num_truncated_queries``) get ``num_truncated_questions`` in ``metrics.json``: how many were cut.
 """
 
 from __future__ import annotations
@@ -98,6 +101,12 @@ def _score_batch(
 ) -> list[dict[str, Any]]:
     images = [check_image(row["image"], index, TASK) for row, index in zip(rows, batch)]
     questions = [check_text(row["question"], index, "question", TASK) for row, index in zip(rows, batch)]
+    for row, question, index in zip(rows, questions, batch):
+        if not question.strip():
+            raise ValueError(
+                f"{TASK}: dataset row {index} (question_id {row.get('question_id')!r}) has an empty question; "
+                "every VQA row needs one: fix or drop the row (an empty query is for captioning)"
+            )
     answers = [
         check_text_list(row["answers"], i, "answers", TASK, allow_empty=False) for row, i in zip(rows, batch)
     ]
@@ -182,6 +191,7 @@ def run_vqa(
     with_category = has_category(dataset)
     fields = (*FIELDS, CATEGORY_FIELD) if with_category else FIELDS
     indices = shard_indices(num_rows, shards)
+    truncated_before = getattr(model, "num_truncated_queries", None)  # models that truncate long queries count them
     records = []
     num_batches = (len(indices) + batch_size - 1) // batch_size
     for batch in progress(batches(indices, batch_size), total=num_batches, desc="VQA", shards=shards):
@@ -190,6 +200,9 @@ def run_vqa(
             model, rows, batch, candidates, batch_size, negatives_per_question, with_category
         )
     records = gather_records(records, shards, num_rows)
+    truncated = None
+    if truncated_before is not None:
+        truncated = sum(shards.gather_object([model.num_truncated_queries - truncated_before]))
 
     by_type: dict[str, list[float]] = defaultdict(list)
     for record in records:
@@ -202,6 +215,10 @@ def run_vqa(
         "mean_num_candidates": float(np.mean([record["num_candidates"] for record in records])),
         "num_questions_scored_on_dataset_answers": int(sum(candidates.uses_fallback)),
     }
+    if truncated is not None:
+        metrics["num_truncated_questions"] = int(truncated)
+        if truncated:
+            logger.warning("%d questions were longer than the model's query limit and were truncated", truncated)
     if with_category:
         metrics.update(category_metrics(records))
     if shards.is_main_process:

@@ -241,3 +241,35 @@ def test_run_vqa_category_on_a_hugging_face_dataset(tmp_path):
     assert run_vqa(ColourModel(), dataset, output_dir=tmp_path / "hf") == run_vqa(
         ColourModel(), rows, output_dir=tmp_path / "list"
     )
+
+
+def test_vqa_empty_question_is_an_error_naming_the_row(tmp_path):
+    from eval.runners.vqa import run_vqa
+    from eval.testing import ColourModel, colour_vqa_dataset
+
+    dataset = colour_vqa_dataset(6)
+    dataset[4]["question"] = "   "
+    with pytest.raises(ValueError, match=r"row 4 .*empty question"):
+        run_vqa(ColourModel(), dataset, output_dir=tmp_path)
+
+
+def test_vqa_reports_questions_a_model_truncated(tmp_path):
+    from eval.runners.vqa import run_vqa
+    from eval.testing import ColourModel, colour_vqa_dataset
+
+    class TruncatingModel(ColourModel):
+        """Counts questions over 20 characters as truncated, like VL-JEPA's query limit."""
+
+        num_truncated_queries = 3  # earlier calls: only the increase during this evaluation counts
+
+        def answer_scores(self, images, questions, candidates, *, batch_size=32):
+            self.num_truncated_queries += sum(len(q) > 20 for q in questions)
+            return super().answer_scores(images, questions, candidates, batch_size=batch_size)
+
+    dataset = colour_vqa_dataset(5)
+    for row in dataset[:2]:
+        row["question"] = "what colour is the one shape in this small image?"
+    metrics = run_vqa(TruncatingModel(), dataset, output_dir=tmp_path)
+    expected = sum(len(row["question"]) > 20 for row in dataset)
+    assert metrics["num_truncated_questions"] == expected >= 2
+    assert "num_truncated_questions" not in run_vqa(ColourModel(), dataset, output_dir=tmp_path / "plain")

@@ -5,7 +5,9 @@ colours and two sizes, at random non-overlapping positions, over a pale backgrou
 texture (plain, noise, stripes, checker), colour jitter and pixel noise. Captions (see
 :mod:`vljepa.data.scene_text`) state counts, positions, a spatial relation and sizes, so they tell
 images apart; questions are of types colour, shape, count, position, relation and existence (yes/no),
-each with its closed candidate set.
+each with its closed candidate set. ``caption_style="reworded"`` (registry name ``scenes-reworded``)
+states the same facts in a second grammar (:mod:`vljepa.data.scene_captions_reworded`) for retrieval
+with captions in other words; images and ids do not change.
 
 Splits: ``train``, ``validation``, ``test`` never contain (or mention) a ``heldout_pairs`` colour-shape
 pair; every ``heldout`` image contains at least one. Image ``i`` of a split depends only on

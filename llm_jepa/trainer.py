@@ -14,7 +14,9 @@ these additions:
   disk (ENOSPC) removes the partial folder and names the intact previous checkpoint;
 * ``on_nonfinite_loss``: a NaN/inf loss on any process stops training, or skips that optimizer step;
 * collapse statistics of the predictions and targets at each logging step (``collapse_monitor``);
-* Hub pushes (``push_to_hub``) upload no pickle files (training_args.bin, optimizer.pt, rng_state.pth, ...).
+* Hub pushes (``push_to_hub``) upload only the allow-list of :func:`jepa_core.hub.select_upload_files` (no pickle
+  files, checkpoints, ``run_info.json`` or credentials; TensorBoard logs with ``hub_include_logs``) and log what
+  they leave out.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from transformers.trainer_utils import (
 from transformers.utils.hub import PushInProgress
 
 from jepa_core.distributed import check_world_size
-from jepa_core.hub import PICKLE_SUFFIXES
+from jepa_core.hub import PICKLE_SUFFIXES, exact_patterns, log_skipped, select_upload_files
 from jepa_core.model_card import render_model_card
 from jepa_core.monitoring import CollapseMonitorConfig, EmbeddingMonitor, NonFiniteLossError
 from jepa_core.rundir import atomic_write_text
@@ -324,10 +326,15 @@ class LLMJepaTrainer(Trainer):
 
     def _upload_output_dir(self, commit_message: str, *, blocking: bool, token: str | None = None,
                            revision: str | None = None) -> Any:
-        """Upload ``output_dir`` without checkpoints, ``_*`` files or any pickle file."""
+        """Upload the allow-listed files of ``output_dir`` (no checkpoints, ``_*`` files or pickles)."""
+        files, skipped = select_upload_files(
+            self.args.output_dir, ignore_patterns=HUB_IGNORE_PATTERNS, include_logs=self.args.hub_include_logs
+        )
+        log_skipped(self.args.output_dir, skipped)
         return hf_trainer.hf_api().upload_folder(
             repo_id=self.hub_model_id, folder_path=self.args.output_dir, commit_message=commit_message,
             token=token if token is not None else self.args.hub_token, run_as_future=not blocking,
+            allow_patterns=exact_patterns(files),
             ignore_patterns=HUB_IGNORE_PATTERNS, revision=revision if revision is not None else self.args.hub_revision,
         )
 

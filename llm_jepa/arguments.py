@@ -315,6 +315,11 @@ class LLMJepaTrainingArguments(TrainingArguments, JepaObjectiveConfig):
                 "and RNG state (optimizer.pt, scheduler.pt, rng_state.pth); use hub_strategy every_save or end "
                 "(checkpoints stay local for resuming)"
             )
+        if self.max_steps == 0 or (self.max_steps < 0 and self.num_train_epochs <= 0):
+            raise ValueError(
+                f"max_steps={self.max_steps}, num_train_epochs={self.num_train_epochs}: this run would train zero "
+                "steps. Set max_steps to a positive number, or leave it at -1 and set num_train_epochs > 0"
+            )
         if self.remove_unused_columns:
             raise ValueError(
                 "remove_unused_columns must be False for LLM-JEPA training (the Text and Code view columns are "

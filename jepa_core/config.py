@@ -151,7 +151,7 @@ def check_types(data: dict[str, Any], dataclass_types: Sequence[type], source: s
         error = _type_error(value, annotation)
         if error:
             problems.append(f"  - {key}: {error}, got {value!r} ({type(value).__name__})")
-        elif annotation in (str, str | None, typing.Optional[str]) and isinstance(value, (int, float)):
+        elif annotation in (str, str | None) and isinstance(value, (int, float)):
             value = str(value)
         checked[key] = value
     if problems:
@@ -177,7 +177,7 @@ def parse_config(dataclass_types: Sequence[type], argv: Sequence[str] | None = N
     for action in parser._actions:
         if action.dest in recipe:
             action.required = False
-        if hints.get(action.dest) in (bool, bool | None, typing.Optional[bool]):  # not yes/no/t/f/y/n: misread
+        if hints.get(action.dest) in (bool, bool | None):  # not yes/no/t/f/y/n: misread
             action.type = parse_bool
     parser.set_defaults(**recipe)
     try:

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 
+from jepa_core.config import ConfigError
 from jepa_core.rundir import write_json
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,36 @@ STATE_FILE = "trainer_state.json"
 
 class CheckpointSaveError(RuntimeError):
     """A checkpoint could not be written (e.g. the disk is full); the previous one is intact."""
+
+
+class OutputDirInUseError(FileExistsError, ConfigError):
+    """``output_dir`` holds another run (checkpoints or a saved model) and ``resume`` was not asked for."""
+
+
+class NoCheckpointError(FileNotFoundError, ConfigError):
+    """``resume`` was asked for but ``output_dir`` holds no complete checkpoint."""
+
+
+def check_output_dir(output_dir: str | Path, *, resume: bool) -> None:
+    """Refuse, before anything is written, a run that would overwrite another run's folder.
+
+    Without ``resume``, a folder holding checkpoints or a saved ``model/`` belongs to another run: its
+    ``config.yaml``, ``run_info.json``, log and weights must stay as they are. With ``resume``, there must be a
+    complete checkpoint to continue from.
+    """
+    output_dir = Path(output_dir)
+    checkpoints = complete_checkpoints(output_dir / "checkpoints")
+    if resume:
+        if not checkpoints:
+            raise NoCheckpointError(f"--resume: no complete checkpoint in {output_dir / 'checkpoints'}")
+        return
+    holds = ("checkpoints" if checkpoints else
+             "a trained model (model/config.json)" if (output_dir / "model" / "config.json").is_file() else None)
+    if holds:
+        raise OutputDirInUseError(
+            f"{output_dir} already holds {holds} of another run; nothing was written. Pass --resume to continue "
+            "that run, or choose another output_dir"
+        )
 
 
 def complete_checkpoints(checkpoint_root: Path) -> list[Path]:

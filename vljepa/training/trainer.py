@@ -40,7 +40,7 @@ from jepa_core.monitoring import EmbeddingMonitor, NonFiniteLossError
 from jepa_core.rundir import redact_config, write_json, write_run_metadata
 from vljepa.evaluate import evaluate_model, load_eval_dataset
 from vljepa.training.arguments import VLJEPAModelArguments, VLJEPATrainingArguments
-from vljepa.training.checkpointing import Checkpoints, any_process
+from vljepa.training.checkpointing import Checkpoints, any_process, check_output_dir
 from vljepa.training.data import (
     MicroBatches,
     build_feature_table,
@@ -166,6 +166,7 @@ class VLJEPATrainer:
         if args.torch_num_threads is not None:
             torch.set_num_threads(args.torch_num_threads)
         set_seed(args.seed)
+        check_output_dir(self.output_dir, resume=args.resume)  # before anything is written
         if accelerator.is_main_process:
             write_run_metadata(self.output_dir, {"model": self.model_args, "training": args}, argv=self.argv)
         model = build_model(self.model_args)

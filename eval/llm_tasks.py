@@ -10,6 +10,13 @@
 Functions that can fail on bad input also come as a ``*_outcome`` variant returning a status string, so that
 runners can count invalid predictions, errors and timeouts instead of hiding them in a zero.
 
+Model outputs are untrusted, so scoring has caps: a regex longer than :data:`MAX_REGEX_CHARS`, nested deeper
+than :data:`MAX_REGEX_NESTING` or repeating more than :data:`MAX_REGEX_REPEAT` times; a number with more than
+:data:`MAX_NUMBER_DIGITS` digits; an SQL value longer than :data:`MAX_SQL_VALUE_BYTES`, a result beyond
+:data:`MAX_SQL_ROWS` rows or :data:`MAX_SQL_RESULT_BYTES`, or SQLite memory beyond :data:`MAX_SQL_HEAP_BYTES`.
+An output over a cap scores as wrong with the outcome ``"over_limit"`` (:func:`*_verdict` functions also give the
+reason); the evaluation never dies of one output.
+
 >>> regex_equivalent("[0-9]+", "[0-9][0-9]*")
 True
 >>> gsm8k_final_answer("She pays 3 * $400 = $1,200.\\n#### $1,200")
@@ -26,14 +33,38 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 RegexDialect = Literal["nl-rx", "standard"]
-RegexOutcome = Literal["equivalent", "different", "invalid_prediction", "invalid_reference", "timeout"]
-SqlOutcome = Literal["match", "mismatch", "prediction_error", "reference_error", "timeout"]
+RegexOutcome = Literal["equivalent", "different", "invalid_prediction", "invalid_reference", "timeout", "over_limit"]
+SqlOutcome = Literal["match", "mismatch", "prediction_error", "reference_error", "timeout", "over_limit"]
+GsmOutcome = Literal["match", "mismatch", "no_answer", "over_limit"]
+
+MAX_REGEX_CHARS = 1_000  # NL-RX / KB13 regexes are under 200 characters
+MAX_REGEX_NESTING = 50  # groups and complements inside each other (the parser recurses per level)
+MAX_REGEX_REPEAT = 1_000  # the n, m of {n,m}: each unrolls into n copies of an automaton
+MAX_NUMBER_DIGITS = 100  # GSM8K answers have at most a few dozen digits
+MAX_SQL_CHARS = 100_000  # SQLITE_LIMIT_SQL_LENGTH of a query
+MAX_SQL_VALUE_BYTES = 1_000_000  # SQLITE_LIMIT_LENGTH: any one string or blob (zeroblob(1e9) fails at once)
+MAX_SQL_ROWS = 100_000  # rows read back from one query
+MAX_SQL_RESULT_BYTES = 64 * 2**20  # approximate Python size of those rows
+# SQLite's hard heap limit is process-wide and can only be lowered; it bounds what sorting and temporary tables
+# of a hostile query can take (temp_store=MEMORY keeps them in that heap and off the disk).
+MAX_SQL_HEAP_BYTES = 256 * 2**20
+
+
+class LimitExceeded(ValueError):
+    """An input beyond a scoring cap (too long, too deep, too large); it scores as wrong, never crashes."""
+
+
+class Verdict(NamedTuple):
+    """An outcome and, for the ``over_limit`` / error outcomes, the reason (recorded with the prediction)."""
+
+    outcome: str
+    reason: str | None = None
 
 # ---------------------------------------------------------------------------------------------- strings
 
@@ -64,6 +95,10 @@ class RegexTimeout(TimeoutError):
     """Building or comparing the automata took longer than the time limit."""
 
 
+class RegexTooComplex(RegexSyntaxError, LimitExceeded):
+    """A regex beyond the caps (:data:`MAX_REGEX_CHARS`, :data:`MAX_REGEX_NESTING`, :data:`MAX_REGEX_REPEAT`)."""
+
+
 _SPECIAL = set("\\[]|().?*+{}")
 _NLRX_OPERATORS = set("&~")
 
@@ -87,8 +122,14 @@ class _RegexParser:
     def __init__(self, text: str, dialect: RegexDialect) -> None:
         if dialect not in ("nl-rx", "standard"):
             raise ValueError(f"unknown regex dialect {dialect!r}; choose 'nl-rx' or 'standard'")
-        self.text, self.pos, self.dialect = text, 0, dialect
+        self.text, self.pos, self.dialect, self.depth = text, 0, dialect, 0
         self.special = _SPECIAL | (_NLRX_OPERATORS if dialect == "nl-rx" else set())
+
+    def enter(self) -> None:
+        """One level deeper (a group or a complement); past :data:`MAX_REGEX_NESTING` it is :class:`LimitExceeded`."""
+        self.depth += 1
+        if self.depth > MAX_REGEX_NESTING:
+            raise RegexTooComplex(f"regex nested deeper than {MAX_REGEX_NESTING} levels at position {self.pos}")
 
     def fail(self, reason: str) -> RegexSyntaxError:
         return RegexSyntaxError(f"{reason} at position {self.pos} of {self.text!r}")
@@ -147,6 +188,10 @@ class _RegexParser:
         if not match:
             raise self.fail("malformed {n,m} repetition")
         self.pos = match.end()
+        if max(len(match.group(1)), len(match.group(3) or "")) > len(str(MAX_REGEX_REPEAT)) or max(
+            int(match.group(1)), int(match.group(3) or 0)
+        ) > MAX_REGEX_REPEAT:
+            raise RegexTooComplex(f"repetition {match.group(0)[:40]!r} exceeds {MAX_REGEX_REPEAT}")
         low = int(match.group(1))
         if match.group(2) is None:
             return low, low
@@ -158,7 +203,10 @@ class _RegexParser:
     def complement(self):
         if self.dialect == "nl-rx" and self.peek() == "~":
             self.pos += 1
-            return self.complement().everythingbut()
+            self.enter()
+            fsm = self.complement().everythingbut()
+            self.depth -= 1
+            return fsm
         return self.atom()
 
     def atom(self):
@@ -167,10 +215,12 @@ class _RegexParser:
         char = self.peek()
         if char == "(":
             self.pos += 3 if self.text.startswith("(?:", self.pos) else 1
+            self.enter()
             fsm = self.union()
             if self.peek() != ")":
                 raise self.fail("unclosed group")
             self.pos += 1
+            self.depth -= 1
             return fsm
         if char in ("^", "$"):
             raise self.fail("anchors are not supported (regexes match whole lines)")
@@ -214,9 +264,15 @@ def regex_to_fsm(regex: str, *, dialect: RegexDialect = "nl-rx"):
     """A ``greenery.Fsm`` accepting the lines the regex matches in full; or :class:`RegexSyntaxError`.
 
     ``dialect="nl-rx"`` adds the NL-RX operators ``A&B`` (both) and ``~A`` (not A); in ``"standard"`` they are
-    ordinary characters.
+    ordinary characters. A regex beyond the caps raises :class:`RegexTooComplex` (a :class:`RegexSyntaxError`).
     """
-    return _RegexParser(regex.strip(), dialect).parse()
+    regex = regex.strip()
+    if len(regex) > MAX_REGEX_CHARS:
+        raise RegexTooComplex(f"regex of {len(regex)} characters exceeds {MAX_REGEX_CHARS}")
+    try:
+        return _RegexParser(regex, dialect).parse()
+    except RecursionError as err:  # a deep structure inside greenery itself
+        raise RegexTooComplex("regex too deeply structured to build an automaton") from err
 
 
 @contextlib.contextmanager
@@ -243,25 +299,38 @@ def time_limit(seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def regex_equivalence_outcome(
+def regex_equivalence_verdict(
     prediction: str, reference: str, *, dialect: RegexDialect = "nl-rx", timeout_s: float | None = 5.0
-) -> RegexOutcome:
-    """Compare the languages of two regexes; a status instead of a bool so callers can count failures."""
+) -> Verdict:
+    """Compare the languages of two regexes: the outcome, and why for ``over_limit`` and invalid regexes."""
     if regex_string_match(prediction, reference):
-        return "equivalent"
+        return Verdict("equivalent")
     try:
         with time_limit(timeout_s):
             try:
                 reference_fsm = regex_to_fsm(reference, dialect=dialect)
-            except RegexSyntaxError:
-                return "invalid_reference"
+            except RegexSyntaxError as err:
+                return Verdict("invalid_reference", str(err)[:300])
             try:
                 prediction_fsm = regex_to_fsm(prediction, dialect=dialect)
-            except RegexSyntaxError:
-                return "invalid_prediction"
-            return "equivalent" if prediction_fsm.equivalent(reference_fsm) else "different"
-    except RegexTimeout:
-        return "timeout"
+            except RegexTooComplex as err:
+                return Verdict("over_limit", str(err)[:300])
+            except RegexSyntaxError as err:
+                return Verdict("invalid_prediction", str(err)[:300])
+            try:
+                same = prediction_fsm.equivalent(reference_fsm)
+            except (RecursionError, MemoryError) as err:
+                return Verdict("over_limit", f"automaton comparison: {type(err).__name__}")
+            return Verdict("equivalent" if same else "different")
+    except RegexTimeout as err:
+        return Verdict("timeout", str(err))
+
+
+def regex_equivalence_outcome(
+    prediction: str, reference: str, *, dialect: RegexDialect = "nl-rx", timeout_s: float | None = 5.0
+) -> RegexOutcome:
+    """Compare the languages of two regexes; a status instead of a bool so callers can count failures."""
+    return regex_equivalence_verdict(prediction, reference, dialect=dialect, timeout_s=timeout_s).outcome
 
 
 def regex_equivalent(
@@ -281,12 +350,18 @@ _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:/\d+)?|-?\.\d+")
 
 
 def normalize_number(text: str) -> str | None:
-    """The first number in ``text`` in canonical form ('$1,200.00' -> '1200', '-0.50' -> '-0.5'), or None."""
+    """The first number in ``text`` in canonical form ('$1,200.00' -> '1200', '-0.50' -> '-0.5'), or None.
+
+    A number of more than :data:`MAX_NUMBER_DIGITS` digits raises :class:`LimitExceeded`.
+    """
     cleaned = re.sub(r"(?<=\d),(?=\d{3}(?:\D|$))", "", text.replace("$", "").replace("\u2212", "-"))
     match = _NUMBER.search(cleaned)
     if not match:
         return None
     token = match.group(0)
+    digits = sum(char.isdigit() for char in token)
+    if digits > MAX_NUMBER_DIGITS:
+        raise LimitExceeded(f"number of {digits} digits exceeds {MAX_NUMBER_DIGITS}")
     if "/" in token:
         numerator, denominator = token.split("/")
         if int(denominator) == 0:
@@ -297,7 +372,8 @@ def normalize_number(text: str) -> str | None:
         number = Decimal(token)
     except InvalidOperation:
         return None
-    canonical = format(number.normalize(), "f")
+    # enough precision for every allowed digit (the default 28 would round long answers into equal ones)
+    canonical = format(number.normalize(Context(prec=MAX_NUMBER_DIGITS + 2)), "f")
     return "0" if canonical in ("-0", "0") else canonical
 
 
@@ -315,13 +391,23 @@ def gsm8k_final_answer(text: str) -> str | None:
     return None
 
 
-def gsm8k_answer_match(prediction: str, reference: str) -> bool:
-    """The prediction's final answer equals the reference's (a full solution or the bare final answer)."""
-    predicted = gsm8k_final_answer(prediction)
+def gsm8k_verdict(prediction: str, reference: str) -> Verdict:
+    """``match`` / ``mismatch`` / ``no_answer`` / ``over_limit`` (with the reason) for one GSM8K prediction."""
     expected = gsm8k_final_answer(reference) if ("####" in reference or "\\boxed" in reference) else None
     if expected is None:
         expected = normalize_number(reference)
-    return predicted is not None and predicted == expected
+    try:
+        predicted = gsm8k_final_answer(prediction)
+    except LimitExceeded as err:
+        return Verdict("over_limit", str(err))
+    if predicted is None:
+        return Verdict("no_answer")
+    return Verdict("match" if predicted == expected else "mismatch")
+
+
+def gsm8k_answer_match(prediction: str, reference: str) -> bool:
+    """The prediction's final answer equals the reference's (a full solution or the bare final answer)."""
+    return gsm8k_verdict(prediction, reference).outcome == "match"
 
 
 # ---------------------------------------------------------------------------------------------- SQL
@@ -334,44 +420,92 @@ def _deny_attach(action: int, *args: object) -> int:
     return sqlite3.SQLITE_OK
 
 
+def _cap_sqlite_heap() -> None:
+    """Lower SQLite's process-wide hard heap limit to :data:`MAX_SQL_HEAP_BYTES` (never raise an existing one)."""
+    with contextlib.closing(sqlite3.connect(":memory:")) as connection:
+        current = connection.execute("PRAGMA hard_heap_limit").fetchone()[0]
+        if current == 0 or current > MAX_SQL_HEAP_BYTES:
+            connection.execute(f"PRAGMA hard_heap_limit = {MAX_SQL_HEAP_BYTES}")
+
+
+def _row_bytes(row: tuple) -> int:
+    return 64 + sum(len(value) if isinstance(value, (str, bytes)) else 16 for value in row)
+
+
 def run_sql_readonly(sql: str, db_path: str | Path, *, timeout_s: float = 5.0) -> list[tuple]:
-    """All rows of ``sql`` on the SQLite file, opened read-only (``sqlite3.Error`` or ``TimeoutError``)."""
+    """All rows of ``sql`` on the SQLite file, opened read-only.
+
+    Raises ``sqlite3.Error`` (bad query), ``TimeoutError`` (over ``timeout_s``) or :class:`LimitExceeded` (a value,
+    the result or SQLite's memory beyond the caps at the top of this module).
+    """
     path = Path(db_path)
     if not path.is_file():
         raise sqlite3.OperationalError(f"database file not found: {path}")
+    if len(sql) > MAX_SQL_CHARS:
+        raise LimitExceeded(f"query of {len(sql)} characters exceeds {MAX_SQL_CHARS}")
+    _cap_sqlite_heap()
     connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=timeout_s)
     deadline = time.monotonic() + timeout_s
     try:
         connection.text_factory = lambda raw: raw.decode("utf-8", errors="replace")
+        connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_SQL_VALUE_BYTES)
+        connection.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_CHARS)
+        connection.execute("PRAGMA temp_store = MEMORY")  # sorts and temporary tables: in the capped heap
         connection.set_authorizer(_deny_attach)
         connection.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
         try:
-            return connection.execute(sql).fetchall()
+            cursor = connection.execute(sql)
+            rows: list[tuple] = []
+            size = 0
+            for row in cursor:  # one row at a time: the caps hold before a large batch is in memory
+                rows.append(row)
+                size += _row_bytes(row)
+                if len(rows) > MAX_SQL_ROWS:
+                    raise LimitExceeded(f"query returned more than {MAX_SQL_ROWS} rows")
+                if size > MAX_SQL_RESULT_BYTES:
+                    raise LimitExceeded(f"query result exceeds {MAX_SQL_RESULT_BYTES // 2**20} MiB")
+            return rows
+        except MemoryError as err:  # SQLITE_NOMEM: the hard heap limit
+            raise LimitExceeded(f"query needs more than {MAX_SQL_HEAP_BYTES // 2**20} MiB of SQLite memory") from err
+        except sqlite3.DataError as err:
+            raise LimitExceeded(f"a value exceeds {MAX_SQL_VALUE_BYTES} bytes ({err})") from err
         except sqlite3.OperationalError as err:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"query exceeded {timeout_s:g} s") from err
+            if "too big" in str(err) or "out of memory" in str(err):
+                raise LimitExceeded(f"query exceeds a size cap ({err})") from err
             raise
     finally:
         connection.close()
+
+
+def sql_execution_verdict(
+    prediction: str, reference: str, db_path: str | Path, *, timeout_s: float = 5.0
+) -> Verdict:
+    """Run both queries read-only and compare their results as multisets of rows (order ignored); the outcome
+    and, for errors, timeouts and ``over_limit``, the reason."""
+    try:
+        expected = run_sql_readonly(reference, db_path, timeout_s=timeout_s)
+    except TimeoutError as err:
+        return Verdict("timeout", f"reference: {err}")
+    except (sqlite3.Error, ValueError, MemoryError) as err:  # LimitExceeded is a ValueError
+        return Verdict("reference_error", f"{type(err).__name__}: {err}"[:300])
+    try:
+        predicted = run_sql_readonly(prediction, db_path, timeout_s=timeout_s)
+    except TimeoutError as err:
+        return Verdict("timeout", str(err))
+    except LimitExceeded as err:
+        return Verdict("over_limit", str(err)[:300])
+    except (sqlite3.Error, ValueError, OverflowError, MemoryError) as err:
+        return Verdict("prediction_error", f"{type(err).__name__}: {err}"[:300])
+    return Verdict("match" if Counter(predicted) == Counter(expected) else "mismatch")
 
 
 def sql_execution_outcome(
     prediction: str, reference: str, db_path: str | Path, *, timeout_s: float = 5.0
 ) -> SqlOutcome:
     """Run both queries read-only and compare their results as multisets of rows (order ignored)."""
-    try:
-        expected = run_sql_readonly(reference, db_path, timeout_s=timeout_s)
-    except TimeoutError:
-        return "timeout"
-    except (sqlite3.Error, ValueError):
-        return "reference_error"
-    try:
-        predicted = run_sql_readonly(prediction, db_path, timeout_s=timeout_s)
-    except TimeoutError:
-        return "timeout"
-    except (sqlite3.Error, ValueError, OverflowError):
-        return "prediction_error"
-    return "match" if Counter(predicted) == Counter(expected) else "mismatch"
+    return sql_execution_verdict(prediction, reference, db_path, timeout_s=timeout_s).outcome
 
 
 def sql_execution_match(

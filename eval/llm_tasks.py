@@ -4,18 +4,15 @@
 * :func:`regex_string_match` / :func:`regex_equivalent` - NL-to-regex: the same string, or the same language
   (two regexes accepting exactly the same lines, decided on finite automata built with ``greenery``).
 * :func:`gsm8k_final_answer` / :func:`gsm8k_answer_match` - GSM8K: the number after ``####``.
-* :func:`sql_execution_match` - text-to-SQL: both queries run on the SQLite database (read-only, time
-  limited) and their result multisets compared.
+* :func:`sql_execution_match` - text-to-SQL: both queries run on the SQLite database (read-only, time and
+  size limited) and their result multisets compared (:mod:`eval.sql_execution`, re-exported here).
 
 Functions that can fail on bad input also come as a ``*_outcome`` variant returning a status string, so that
 runners can count invalid predictions, errors and timeouts instead of hiding them in a zero.
 
-Model outputs are untrusted, so scoring has caps: a regex longer than :data:`MAX_REGEX_CHARS`, nested deeper
-than :data:`MAX_REGEX_NESTING` or repeating more than :data:`MAX_REGEX_REPEAT` times; a number with more than
-:data:`MAX_NUMBER_DIGITS` digits; an SQL value longer than :data:`MAX_SQL_VALUE_BYTES`, a result beyond
-:data:`MAX_SQL_ROWS` rows or :data:`MAX_SQL_RESULT_BYTES`, or SQLite memory beyond :data:`MAX_SQL_HEAP_BYTES`.
-An output over a cap scores as wrong with the outcome ``"over_limit"`` (:func:`*_verdict` functions also give the
-reason); the evaluation never dies of one output.
+Model outputs are untrusted, so scoring has caps (:mod:`eval.limits`): a regex too long, too deeply nested or
+repeating too often; a number with too many digits; an SQL value, result or memory use too large. An output over
+a cap scores as wrong with the outcome ``"over_limit"`` (the ``*_verdict`` functions also give the reason).
 
 >>> regex_equivalent("[0-9]+", "[0-9][0-9]*")
 True
@@ -28,43 +25,32 @@ from __future__ import annotations
 import contextlib
 import re
 import signal
-import sqlite3
 import threading
-import time
-from collections import Counter
 from collections.abc import Iterator
 from decimal import Context, Decimal, InvalidOperation
 from fractions import Fraction
-from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Literal
+
+from eval.limits import (
+    MAX_NUMBER_DIGITS,
+    MAX_REGEX_CHARS,
+    MAX_REGEX_NESTING,
+    MAX_REGEX_REPEAT,
+    LimitExceeded,
+    Verdict,
+)
+from eval.sql_execution import (  # noqa: F401  (re-exported: text-to-SQL scoring lives in its own module)
+    MAX_SQL_HEAP_BYTES,
+    SqlOutcome,
+    run_sql_readonly,
+    sql_execution_match,
+    sql_execution_outcome,
+    sql_execution_verdict,
+)
 
 RegexDialect = Literal["nl-rx", "standard"]
 RegexOutcome = Literal["equivalent", "different", "invalid_prediction", "invalid_reference", "timeout", "over_limit"]
-SqlOutcome = Literal["match", "mismatch", "prediction_error", "reference_error", "timeout", "over_limit"]
 GsmOutcome = Literal["match", "mismatch", "no_answer", "over_limit"]
-
-MAX_REGEX_CHARS = 1_000  # NL-RX / KB13 regexes are under 200 characters
-MAX_REGEX_NESTING = 50  # groups and complements inside each other (the parser recurses per level)
-MAX_REGEX_REPEAT = 1_000  # the n, m of {n,m}: each unrolls into n copies of an automaton
-MAX_NUMBER_DIGITS = 100  # GSM8K answers have at most a few dozen digits
-MAX_SQL_CHARS = 100_000  # SQLITE_LIMIT_SQL_LENGTH of a query
-MAX_SQL_VALUE_BYTES = 1_000_000  # SQLITE_LIMIT_LENGTH: any one string or blob (zeroblob(1e9) fails at once)
-MAX_SQL_ROWS = 100_000  # rows read back from one query
-MAX_SQL_RESULT_BYTES = 64 * 2**20  # approximate Python size of those rows
-# SQLite's hard heap limit is process-wide and can only be lowered; it bounds what sorting and temporary tables
-# of a hostile query can take (temp_store=MEMORY keeps them in that heap and off the disk).
-MAX_SQL_HEAP_BYTES = 256 * 2**20
-
-
-class LimitExceeded(ValueError):
-    """An input beyond a scoring cap (too long, too deep, too large); it scores as wrong, never crashes."""
-
-
-class Verdict(NamedTuple):
-    """An outcome and, for the ``over_limit`` / error outcomes, the reason (recorded with the prediction)."""
-
-    outcome: str
-    reason: str | None = None
 
 # ---------------------------------------------------------------------------------------------- strings
 
@@ -408,108 +394,3 @@ def gsm8k_verdict(prediction: str, reference: str) -> Verdict:
 def gsm8k_answer_match(prediction: str, reference: str) -> bool:
     """The prediction's final answer equals the reference's (a full solution or the bare final answer)."""
     return gsm8k_verdict(prediction, reference).outcome == "match"
-
-
-# ---------------------------------------------------------------------------------------------- SQL
-
-
-def _deny_attach(action: int, *args: object) -> int:
-    # Predictions are untrusted: no ATTACH (it could create files) and no PRAGMA writes.
-    if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH, sqlite3.SQLITE_PRAGMA):
-        return sqlite3.SQLITE_DENY
-    return sqlite3.SQLITE_OK
-
-
-def _cap_sqlite_heap() -> None:
-    """Lower SQLite's process-wide hard heap limit to :data:`MAX_SQL_HEAP_BYTES` (never raise an existing one)."""
-    with contextlib.closing(sqlite3.connect(":memory:")) as connection:
-        current = connection.execute("PRAGMA hard_heap_limit").fetchone()[0]
-        if current == 0 or current > MAX_SQL_HEAP_BYTES:
-            connection.execute(f"PRAGMA hard_heap_limit = {MAX_SQL_HEAP_BYTES}")
-
-
-def _row_bytes(row: tuple) -> int:
-    return 64 + sum(len(value) if isinstance(value, (str, bytes)) else 16 for value in row)
-
-
-def run_sql_readonly(sql: str, db_path: str | Path, *, timeout_s: float = 5.0) -> list[tuple]:
-    """All rows of ``sql`` on the SQLite file, opened read-only.
-
-    Raises ``sqlite3.Error`` (bad query), ``TimeoutError`` (over ``timeout_s``) or :class:`LimitExceeded` (a value,
-    the result or SQLite's memory beyond the caps at the top of this module).
-    """
-    path = Path(db_path)
-    if not path.is_file():
-        raise sqlite3.OperationalError(f"database file not found: {path}")
-    if len(sql) > MAX_SQL_CHARS:
-        raise LimitExceeded(f"query of {len(sql)} characters exceeds {MAX_SQL_CHARS}")
-    _cap_sqlite_heap()
-    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=timeout_s)
-    deadline = time.monotonic() + timeout_s
-    try:
-        connection.text_factory = lambda raw: raw.decode("utf-8", errors="replace")
-        connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_SQL_VALUE_BYTES)
-        connection.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_CHARS)
-        connection.execute("PRAGMA temp_store = MEMORY")  # sorts and temporary tables: in the capped heap
-        connection.set_authorizer(_deny_attach)
-        connection.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
-        try:
-            cursor = connection.execute(sql)
-            rows: list[tuple] = []
-            size = 0
-            for row in cursor:  # one row at a time: the caps hold before a large batch is in memory
-                rows.append(row)
-                size += _row_bytes(row)
-                if len(rows) > MAX_SQL_ROWS:
-                    raise LimitExceeded(f"query returned more than {MAX_SQL_ROWS} rows")
-                if size > MAX_SQL_RESULT_BYTES:
-                    raise LimitExceeded(f"query result exceeds {MAX_SQL_RESULT_BYTES // 2**20} MiB")
-            return rows
-        except MemoryError as err:  # SQLITE_NOMEM: the hard heap limit
-            raise LimitExceeded(f"query needs more than {MAX_SQL_HEAP_BYTES // 2**20} MiB of SQLite memory") from err
-        except sqlite3.DataError as err:
-            raise LimitExceeded(f"a value exceeds {MAX_SQL_VALUE_BYTES} bytes ({err})") from err
-        except sqlite3.OperationalError as err:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"query exceeded {timeout_s:g} s") from err
-            if "too big" in str(err) or "out of memory" in str(err):
-                raise LimitExceeded(f"query exceeds a size cap ({err})") from err
-            raise
-    finally:
-        connection.close()
-
-
-def sql_execution_verdict(
-    prediction: str, reference: str, db_path: str | Path, *, timeout_s: float = 5.0
-) -> Verdict:
-    """Run both queries read-only and compare their results as multisets of rows (order ignored); the outcome
-    and, for errors, timeouts and ``over_limit``, the reason."""
-    try:
-        expected = run_sql_readonly(reference, db_path, timeout_s=timeout_s)
-    except TimeoutError as err:
-        return Verdict("timeout", f"reference: {err}")
-    except (sqlite3.Error, ValueError, MemoryError) as err:  # LimitExceeded is a ValueError
-        return Verdict("reference_error", f"{type(err).__name__}: {err}"[:300])
-    try:
-        predicted = run_sql_readonly(prediction, db_path, timeout_s=timeout_s)
-    except TimeoutError as err:
-        return Verdict("timeout", str(err))
-    except LimitExceeded as err:
-        return Verdict("over_limit", str(err)[:300])
-    except (sqlite3.Error, ValueError, OverflowError, MemoryError) as err:
-        return Verdict("prediction_error", f"{type(err).__name__}: {err}"[:300])
-    return Verdict("match" if Counter(predicted) == Counter(expected) else "mismatch")
-
-
-def sql_execution_outcome(
-    prediction: str, reference: str, db_path: str | Path, *, timeout_s: float = 5.0
-) -> SqlOutcome:
-    """Run both queries read-only and compare their results as multisets of rows (order ignored)."""
-    return sql_execution_verdict(prediction, reference, db_path, timeout_s=timeout_s).outcome
-
-
-def sql_execution_match(
-    prediction: str, reference: str, db_path: str | Path, *, timeout_s: float = 5.0
-) -> bool:
-    """True when both queries return the same multiset of rows; errors and timeouts give False."""
-    return sql_execution_outcome(prediction, reference, db_path, timeout_s=timeout_s) == "match"

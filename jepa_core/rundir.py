@@ -104,6 +104,16 @@ def _scrub(text: str, secrets: list[str]) -> str:
     return text
 
 
+def _scrub_values(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, str):
+        return _scrub(value, secrets)
+    if isinstance(value, dict):
+        return {key: _scrub_values(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_scrub_values(item, secrets) for item in value]
+    return value
+
+
 def redact_config(data: dict[str, Any], *, secrets: set[str] | None = None) -> dict[str, Any]:
     """A copy of ``data`` with the values of secret-named keys (at any depth) replaced by ``<redacted>``.
 
@@ -157,6 +167,7 @@ def write_run_metadata(run_dir: str | Path, configs: dict[str, Any], *, argv: li
         for name, value in vars(cfg).items():
             if is_secret_name(name) and isinstance(value, str):
                 secrets.add(value)
+    resolved = _scrub_values(resolved, _known_secrets(secrets))  # e.g. a token inside a URL in another field
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(resolved, sort_keys=False))
     import torch
     import transformers

@@ -65,13 +65,16 @@ def test_run_metadata_never_holds_a_token(tmp_path, monkeypatch):
     class Args:
         hub_token: str | None = FLAG_TOKEN
         learning_rate: float = 0.1
+        endpoint: str = f"https://user:{ENV_TOKEN}@example.org/{FLAG_TOKEN}"
 
     monkeypatch.setenv("HF_TOKEN", ENV_TOKEN)
     write_run_metadata(tmp_path, {"training": Args()}, argv=["x", f"--hub_token={FLAG_TOKEN}", ENV_TOKEN])
     for name in ("config.yaml", "run_info.json"):
         text = (tmp_path / name).read_text()
         assert FLAG_TOKEN not in text and ENV_TOKEN not in text, name
-    assert yaml.safe_load((tmp_path / "config.yaml").read_text())["training"]["hub_token"] == REDACTED
+    training = yaml.safe_load((tmp_path / "config.yaml").read_text())["training"]
+    assert training["hub_token"] == REDACTED
+    assert training["endpoint"] == f"https://user:{REDACTED}@example.org/{REDACTED}"  # other fields scrubbed too
     assert json.loads((tmp_path / "run_info.json").read_text())["argv"] == ["x", f"--hub_token={REDACTED}", REDACTED]
 
 
@@ -179,3 +182,22 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("include_logs", [False, True])
+def test_llm_jepa_upload_takes_logs_only_on_request(tmp_path, monkeypatch, include_logs):
+    from types import SimpleNamespace
+
+    from llm_jepa.trainer import LLMJepaTrainer
+
+    fake = install_fake_hub(monkeypatch, tmp_path / "remote")
+    out = tmp_path / "run"
+    for rel in ("adapter_model.safetensors", "adapter_config.json", "runs/x/events.out.tfevents.1.host",
+                "checkpoint-1/adapter_model.safetensors", "_tmp-checkpoint-2/x.json", ".env"):
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_text("x")
+    trainer = SimpleNamespace(hub_model_id="me/logs", args=SimpleNamespace(
+        output_dir=str(out), hub_include_logs=include_logs, hub_token=None, hub_revision=None))
+    LLMJepaTrainer._upload_output_dir(trainer, "msg", blocking=True)
+    expected = {"adapter_model.safetensors", "adapter_config.json"}
+    assert fake.files("me/logs") == expected | ({"runs/x/events.out.tfevents.1.host"} if include_logs else set())

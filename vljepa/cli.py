@@ -85,9 +85,11 @@ def _is_main_process() -> bool:
 
 def train_command(argv: Sequence[str]) -> int:
     from vljepa.training.arguments import VLJEPAModelArguments, VLJEPATrainingArguments
+    from vljepa.training.checkpointing import check_output_dir
     from vljepa.training.trainer import VLJEPATrainer
 
     model_args, training_args = parse_config((VLJEPAModelArguments, VLJEPATrainingArguments), list(argv))
+    check_output_dir(training_args.output_dir, resume=training_args.resume)  # before the log file is opened
     setup_logging(Path(training_args.output_dir) / "train.log", main_process=_is_main_process())
     metrics = VLJEPATrainer(model_args, training_args, argv=["vljepa", "train", *argv]).train()
     if _is_main_process():

@@ -233,6 +233,11 @@ class VLJEPATrainingArguments:
     )
     hub_model_id: str | None = _help("Hub repo for push_to_hub, 'user/name' or 'org/name'.", default=None)
     hub_private_repo: bool = _help("Create the hub_model_id repo as private.", default=False)
+    hub_token: str | None = _help(
+        "Token for push_to_hub (default: HF_TOKEN or `hf auth login`, which are preferred: a flag is visible in "
+        "the process list). Kept in memory only; written as <redacted> in config.yaml and run_info.json.",
+        default=None,
+    )
 
     def collapse_monitor_config(self):
         """The :class:`~jepa_core.monitoring.CollapseMonitorConfig` of the ``collapse_*`` fields."""

@@ -37,10 +37,10 @@ from transformers import get_scheduler
 from jepa_core.config import config_to_dict
 from jepa_core.distributed import check_world_size, resolve_use_cpu
 from jepa_core.monitoring import EmbeddingMonitor, NonFiniteLossError
-from jepa_core.rundir import write_json, write_run_metadata
+from jepa_core.rundir import redact_config, write_json, write_run_metadata
 from vljepa.evaluate import evaluate_model, load_eval_dataset
 from vljepa.training.arguments import VLJEPAModelArguments, VLJEPATrainingArguments
-from vljepa.training.checkpointing import Checkpoints, any_process
+from vljepa.training.checkpointing import Checkpoints, any_process, check_output_dir
 from vljepa.training.data import (
     MicroBatches,
     build_feature_table,
@@ -166,6 +166,7 @@ class VLJEPATrainer:
         if args.torch_num_threads is not None:
             torch.set_num_threads(args.torch_num_threads)
         set_seed(args.seed)
+        check_output_dir(self.output_dir, resume=args.resume)  # before anything is written
         if accelerator.is_main_process:
             write_run_metadata(self.output_dir, {"model": self.model_args, "training": args}, argv=self.argv)
         model = build_model(self.model_args)
@@ -188,7 +189,7 @@ class VLJEPATrainer:
         use_global_negatives(accelerator, model)
         self._maybe_resume()
         if args.report_to != "none":
-            flat = {**config_to_dict(self.model_args), **config_to_dict(args)}
+            flat = redact_config({**config_to_dict(self.model_args), **config_to_dict(args)})
             accelerator.init_trackers("vljepa", config={k: v for k, v in flat.items() if isinstance(v, (int, float, str, bool))})
         eval_dataset = load_eval_dataset(args, accelerator) if args.eval_task != "none" else None
         periodic_eval = None
@@ -245,7 +246,8 @@ class VLJEPATrainer:
         trained_on = [name for name in (self.args.caption_dataset, self.args.query_dataset) if name]
         card = dataclasses.replace(card, datasets=card.datasets or trained_on)
         try:
-            url = push_folder(model_dir, repo_id, private=self.args.hub_private_repo, card=card)
+            url = push_folder(model_dir, repo_id, private=self.args.hub_private_repo, card=card,
+                              token=self.args.hub_token)
         except (PublishError, HubPublishError) as err:
             raise type(err)(f"{err} The trained model is saved in {model_dir}; publish it later with "
                             f"`vljepa push {model_dir} --repo_id {repo_id}`.") from err

@@ -165,6 +165,13 @@ def build_feature_table(
     return cache.get(ordered)
 
 
+def epoch_order(stage: TrainingStage, *, seed: int, stage_index: int, epoch: int) -> list[int]:
+    """The example order of one epoch of a stage: a pure function of ``(seed, stage_index, epoch)``."""
+    order = list(range(len(stage)))
+    random.Random(f"{seed}-{stage_index}-{epoch}").shuffle(order)
+    return order
+
+
 def micro_batch_indices(
     stage: TrainingStage, *, seed: int, stage_index: int, micro_step: int, global_batch_size: int,
     process_index: int, num_processes: int,
@@ -172,8 +179,7 @@ def micro_batch_indices(
     """The example indices this process trains on at ``micro_step`` of the stage."""
     per_epoch = stage.batches_per_epoch(global_batch_size)
     epoch, position = divmod(micro_step, per_epoch)
-    order = list(range(len(stage)))
-    random.Random(f"{seed}-{stage_index}-{epoch}").shuffle(order)
+    order = epoch_order(stage, seed=seed, stage_index=stage_index, epoch=epoch)
     start = position * global_batch_size
     local = global_batch_size // num_processes
     begin = start + process_index * local
@@ -190,6 +196,22 @@ def draw_targets(stage: TrainingStage, indices: Sequence[int], *, seed: int, epo
         else:
             targets.append(options[random.Random(f"{seed}-{epoch}-{index}").randrange(len(options))])
     return targets
+
+
+def trained_pairs(
+    stage: TrainingStage, *, seed: int, stage_index: int, micro_batches: int, global_batch_size: int
+) -> list[tuple[str, str]]:
+    """Every ``(query, target)`` pair the first ``micro_batches`` micro-batches of a stage train on (all
+    processes together), in training order. A pure function of the stage and the seed, so a run and its
+    resumption agree on it (see ``VLJEPATrainer._fill_target_memo``)."""
+    per_epoch = stage.batches_per_epoch(global_batch_size)
+    pairs: list[tuple[str, str]] = []
+    for epoch in range(math.ceil(micro_batches / per_epoch) if per_epoch else 0):
+        steps = min(per_epoch, micro_batches - epoch * per_epoch)
+        indices = epoch_order(stage, seed=seed, stage_index=stage_index, epoch=epoch)[: steps * global_batch_size]
+        targets = draw_targets(stage, indices, seed=seed, epoch=epoch)
+        pairs.extend((stage.queries[index], target) for index, target in zip(indices, targets))
+    return pairs
 
 
 class MicroBatches(torch.utils.data.Dataset):

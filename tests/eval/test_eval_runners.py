@@ -141,8 +141,11 @@ def test_bad_rows_name_the_row_and_field(tmp_path):
     with pytest.raises(KeyError, match="row 2 has no field\\(s\\) \\['question_type'\\]"):
         run_vqa(ColourModel(), rows, output_dir=tmp_path)
     rows = colour_captioning_dataset(3)
-    rows[1]["image"] = "cat.png"
-    with pytest.raises(TypeError, match="row 1 field 'image' is a str"):
+    rows[1]["image"] = "cat.png"  # a path is an image reference (decode_image); this one does not exist
+    with pytest.raises(ValueError, match=r"retrieval: dataset row 1 \(cat.png\): not_found \(no file at cat.png\)"):
+        run_retrieval(ColourModel(), rows, output_dir=tmp_path)
+    rows[1]["image"] = 7
+    with pytest.raises(ValueError, match=r"retrieval: dataset row 1: missing \(expected a path, bytes or PIL image"):
         run_retrieval(ColourModel(), rows, output_dir=tmp_path)
     rows = colour_captioning_dataset(3)
     rows[0]["captions"] = []

@@ -38,12 +38,14 @@ from jepa_core.config import config_to_dict
 from jepa_core.distributed import check_world_size, resolve_use_cpu
 from jepa_core.monitoring import EmbeddingMonitor, NonFiniteLossError
 from jepa_core.rundir import write_json, write_run_metadata
+from vljepa.data.images import BadInputReport, ImageLoader
 from vljepa.evaluate import evaluate_model, load_eval_dataset
 from vljepa.training.arguments import VLJEPAModelArguments, VLJEPATrainingArguments
 from vljepa.training.checkpointing import Checkpoints, any_process
 from vljepa.training.data import (
     MicroBatches,
     build_feature_table,
+    decode_stage_images,
     load_stages,
     trained_pairs,
 )
@@ -116,6 +118,9 @@ class VLJEPATrainer:
         self.global_step = 0
         self.position = {"stage_index": 0, "micro_step": 0}
         self.skipped_nonfinite_steps = 0
+        self.bad_inputs = BadInputReport(max_examples=10_000)
+        self.image_loader = ImageLoader(on_bad_input=args.on_bad_input, max_pixels=args.max_image_pixels,
+                                        report=self.bad_inputs)
         self.monitors: list[EmbeddingMonitor] = []
         if args.monitor_collapse and self.accelerator.is_main_process:
             config = args.collapse_monitor_config()
@@ -157,6 +162,7 @@ class VLJEPATrainer:
         return evaluate_model(
             self.accelerator.unwrap_model(model), task=self.args.eval_task, dataset=dataset,
             output_dir=output_dir, batch_size=self.args.eval_batch_size, accelerator=self.accelerator,
+            on_bad_input=self.args.eval_on_bad_input,
         )  # fmt: skip
 
     # ------------------------------------------------------------------------------------------------
@@ -172,7 +178,13 @@ class VLJEPATrainer:
         model = build_model(self.model_args)
         cache = self._feature_cache(model)
         stages = load_stages(args, accelerator)
-        table = self._feature_table(model, cache, stages) if cache is not None else None
+        if cache is not None:
+            table = self._feature_table(model, cache, stages)
+        else:
+            table = None
+            for stage in stages:
+                decode_stage_images(stage, self.image_loader)
+        self._record_bad_inputs()
         features_seconds = time.perf_counter() - started
 
         micro_counts = self._micro_batch_counts(stages)
@@ -227,6 +239,7 @@ class VLJEPATrainer:
             "total_seconds": round(time.perf_counter() - started, 1),
             "num_processes": accelerator.num_processes,
             "skipped_nonfinite_steps": self.skipped_nonfinite_steps,
+            "skipped_bad_inputs": self.bad_inputs.total,
         })  # fmt: skip
         if accelerator.is_main_process:
             write_json(self.output_dir / "metrics.json", metrics)
@@ -254,6 +267,13 @@ class VLJEPATrainer:
                             f"`vljepa push {model_dir} --repo_id {repo_id}`.") from err
         logger.info("Pushed %s to %s: %s", model_dir, repo_id, url)
 
+    def _record_bad_inputs(self) -> None:
+        """Write ``bad_inputs.json`` (counts, and the first 10,000 skipped images with file and row); log a summary."""
+        if self.accelerator.is_main_process:
+            path = self.bad_inputs.write(self.output_dir)
+            if self.bad_inputs.total:
+                logger.warning("Training data: %s; the files are listed in %s", self.bad_inputs.summary(), path)
+
     def _feature_table(self, model, cache: FeatureCache, stages: list) -> torch.Tensor:
         """Fill the cache for all training images (main process first) and load the table ``[U, T, D]``."""
         model.x_encoder.feature_cache = cache  # evaluation images go through the cache too
@@ -261,7 +281,7 @@ class VLJEPATrainer:
             cache.refresh()
             table = build_feature_table(
                 stages, cache, model.x_encoder, batch_size=self.args.feature_batch_size,
-                progress=self.accelerator.is_local_main_process,
+                progress=self.accelerator.is_local_main_process, loader=self.image_loader,
             )  # fmt: skip
         logger.info("Feature table %s (%.1f MB)", tuple(table.shape), table.numel() * 4 / 2**20)
         return table

@@ -64,3 +64,24 @@ def test_retrieval_over_an_arrow_dataset_decodes_through_the_policy(tmp_path):
     assert {entry["reason"] for entry in metrics["bad_inputs"]} == set(BAD.values())
     with pytest.raises(BadInputError, match=r"retrieval: dataset row 3 \(.*bomb.png\): too_large"):
         run_retrieval(ColourModel(), dataset, output_dir=tmp_path / "refused")
+
+
+@pytest.mark.parametrize("task", ["zeroshot", "captioning"])
+def test_zeroshot_and_captioning_skip_and_error(tmp_path, task):
+    from eval.runners import run_captioning, run_zeroshot
+    from eval.testing import COLOUR_NAMES, colour_classification_dataset
+
+    files = write_bad_images(tmp_path / "images")
+    if task == "zeroshot":
+        rows, run = colour_classification_dataset(4 + len(NAMES)), run_zeroshot
+        kwargs = {"class_names": COLOUR_NAMES}
+    else:
+        rows, run, kwargs = colour_captioning_dataset(4 + len(NAMES)), run_captioning, {}
+    for row, name in zip(rows[4:], NAMES):
+        row["image"] = str(files[name])
+    metrics = run(ColourModel(), rows, output_dir=tmp_path / "out", on_bad_input="skip", **kwargs)
+    counted = metrics["num_examples"] if task == "zeroshot" else metrics["num_images"]
+    assert counted == 4 + len(UNUSUAL) and metrics["skipped_bad_inputs"] == len(BAD)
+    assert sorted(Path(e["where"].split(" (")[1][:-1]).name for e in metrics["bad_inputs"]) == sorted(BAD)
+    with pytest.raises(BadInputError, match=r"dataset row 4 \(.*bomb.png\): too_large"):
+        run(ColourModel(), rows, output_dir=tmp_path / "refused", **kwargs)

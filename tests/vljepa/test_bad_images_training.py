@@ -122,3 +122,30 @@ def test_feature_cache_hash_of_a_lazily_opened_truncated_file_names_it(tmp_path)
     with Image.open(files["truncated.png"]) as image, pytest.raises(BadInputError) as info:
         image_content_hash(image)  # Pillow alone: "OSError: image file is truncated", no file name
     assert str(info.value).startswith(f"{files['truncated.png']}: truncated")
+
+
+def test_decode_cli_skips_bad_frames_and_lists_them(tmp_path, monkeypatch, capsys):
+    import torch
+    from test_selective_cli import TEXTS, ColourModel, trained_tiny_decoder
+
+    import vljepa.persistence
+
+    trained_tiny_decoder(tmp_path / "decoder", torch.eye(4)[:3], TEXTS, steps=30)
+    frames = tmp_path / "frames"
+    write_bad_images(frames)
+    for index in range(4):
+        Image.new("RGB", (8, 8), "red").save(frames / f"{index:03d}.png")
+    monkeypatch.setattr(vljepa.persistence, "load_pretrained", lambda path: ColourModel())
+    status = decode_main([
+        "--model", str(tmp_path / "model"), "--decoder", str(tmp_path / "decoder"), "--frames", str(frames),
+        "--fps", "2", "--mode", "uniform", "--rate_hz", "1", "--window_frames", "1", "--on_bad_input", "skip",
+        "--output_json", str(tmp_path / "out" / "captions.json"),
+    ])  # fmt: skip
+    assert status == 0
+    captured = capsys.readouterr()
+    assert "skipped 4 bad input(s)" in captured.err
+    for name, reason in BAD.items():
+        assert f"frame {frames / name} ({reason})" in captured.err
+    assert captured.out.strip().splitlines()[-1].startswith("# 4 decodes over 3.5 s")  # 4 + 3 good frames at 2 fps
+    report = json.loads((tmp_path / "out" / "bad_inputs.json").read_text())
+    assert report["total"] == 4 and {e["reason"] for e in report["examples"]} == set(BAD.values())

@@ -42,10 +42,21 @@ STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16"
 
 
 def image_content_hash(image: Image.Image) -> str:
-    """SHA-1 of an image's decoded pixels, mode and size (independent of file format or file name)."""
+    """SHA-1 of an image's decoded pixels, mode and size (independent of file format or file name).
+
+    Images should come from :func:`vljepa.data.images.decode_image`; a lazily opened file that turns out to be
+    cut short raises :class:`~vljepa.data.images.BadInputError` naming the file, not a bare ``OSError``.
+    """
+    try:
+        pixels = image.tobytes()
+    except (OSError, SyntaxError, ValueError) as error:
+        from vljepa.data.images import BadInputError
+
+        where = getattr(image, "filename", "") or "an image given to the feature cache"
+        raise BadInputError(str(where), "truncated", str(error) or type(error).__name__) from error
     digest = hashlib.sha1()
     digest.update(f"{image.mode}:{image.size[0]}x{image.size[1]}:".encode())
-    digest.update(image.tobytes())
+    digest.update(pixels)
     return digest.hexdigest()
 
 

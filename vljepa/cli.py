@@ -71,6 +71,11 @@ class VLJEPAEvalArguments:
         default=True, metadata={"help": "Read/write frozen X-encoder features in the on-disk feature cache."}
     )
     feature_cache_dir: str | None = field(default=None, metadata={"help": "Cache root (default: $JEPA_CACHE_DIR/features)."})
+    torch_num_threads: int | None = field(
+        default=None,
+        metadata={"help": "torch.set_num_threads for the evaluation (None: torch's default). 1 avoids OpenMP "
+                  "threads spin-waiting on a shared CPU, as the CPU recipes do."},
+    )
 
     def __post_init__(self) -> None:
         from vljepa.training.arguments import json_mapping
@@ -78,6 +83,8 @@ class VLJEPAEvalArguments:
         self.dataset_kwargs = json_mapping(self.dataset_kwargs, "dataset_kwargs")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.torch_num_threads is not None and self.torch_num_threads < 1:
+            raise ValueError(f"torch_num_threads must be >= 1 or unset, got {self.torch_num_threads}")
         if self.max_samples is not None and self.max_samples < 1:
             raise ValueError(f"max_samples must be >= 1, got {self.max_samples}")
 
@@ -109,6 +116,10 @@ def eval_command(argv: Sequence[str]) -> int:
 
     (args,) = parse_config((VLJEPAEvalArguments,), list(argv))
     setup_logging(Path(args.output_dir) / "eval.log")
+    if args.torch_num_threads is not None:
+        import torch
+
+        torch.set_num_threads(args.torch_num_threads)
     model = load_pretrained(args.model, revision=args.revision)
     if args.decoder is not None:
         from vljepa.decoding.decoder import YDecoder

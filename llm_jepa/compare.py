@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import sys
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eval.paired_stats import holm_correction, mean_std, paired_tests
 from llm_jepa.evaluate import evaluate_model, is_score, load_eval_dataset, parse_json_options
 
 logger = logging.getLogger(__name__)
@@ -114,54 +113,6 @@ def evaluate_run(model_dir: Path, dataset: Any, args: CompareArguments, output_d
 
 
 # ---------------------------------------------------------------------------------------------- statistics
-
-
-def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
-    """Mean and sample standard deviation (ddof=1; None for a single value)."""
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, None
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-
-
-def paired_tests(baseline: Sequence[float], treatment: Sequence[float]) -> dict[str, Any]:
-    """Paired t-test and Wilcoxon signed-rank test (two-sided) of ``treatment - baseline``.
-
-    A p-value is None, with the reason in ``notes``, when the test is undefined: fewer than two pairs, or
-    (t-test) differences that are all equal so their spread is zero.
-    """
-    from scipy import stats
-
-    differences = [t - b for b, t in zip(baseline, treatment)]
-    result: dict[str, Any] = {"t_test_p": None, "wilcoxon_p": None, "notes": []}
-    if len(differences) < 2:
-        result["notes"].append("fewer than two paired seeds: no test")
-        return result
-    scale = max(1.0, *(abs(d) for d in differences))
-    if all(abs(d) <= 1e-12 * scale for d in differences):
-        result["wilcoxon_p"] = 1.0
-        result["notes"].append("no seed differs between the arms (t statistic undefined)")
-        return result
-    if max(differences) - min(differences) <= 1e-12 * scale:
-        result["notes"].append("every seed gives the same difference: the t statistic is undefined")
-    else:
-        result["t_test_p"] = float(stats.ttest_rel(treatment, baseline).pvalue)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # small-sample / ties notices
-        p = float(stats.wilcoxon(treatment, baseline).pvalue)
-    result["wilcoxon_p"] = None if math.isnan(p) else p
-    return result
-
-
-def holm_correction(p_values: dict[str, float | None]) -> dict[str, float | None]:
-    """Holm-Bonferroni adjusted p-values across the given tests (None stays None and is not counted)."""
-    present = sorted((p, name) for name, p in p_values.items() if p is not None)
-    adjusted: dict[str, float | None] = {name: None for name in p_values}
-    running = 0.0
-    for rank, (p, name) in enumerate(present):
-        running = max(running, min(1.0, (len(present) - rank) * p))
-        adjusted[name] = running
-    return adjusted
 
 
 def compared_metrics(runs: Sequence[dict[str, Any]]) -> list[str]:

@@ -5,7 +5,7 @@
   (two regexes accepting exactly the same lines, decided on finite automata built with ``greenery``).
 * :func:`gsm8k_final_answer` / :func:`gsm8k_answer_match` - GSM8K: the number after ``####``.
 * :func:`sql_execution_match` - text-to-SQL: both queries run on the SQLite database (read-only, time
-  limited) and their result multisets compared.
+  limited) and their results compared: as multisets, or in order when the gold query orders its rows.
 
 Functions that can fail on bad input also come as a ``*_outcome`` variant returning a status string, so that
 runners can count invalid predictions, errors and timeouts instead of hiding them in a zero.
@@ -80,8 +80,11 @@ class _RegexParser:
         complement := '~' complement | atom     # nl-rx dialect only
         atom   := '(' union ')' | '(?:' union ')' | '[...]' | '.' | '\\x' | literal character
 
-    Character classes and escapes are handed to ``greenery.parse``. Anchors (``^``, ``$``) and word
-    boundaries (``\\b``) have no meaning for a whole-line language and are rejected.
+    Character classes and escapes are handed to ``greenery.parse``. Regexes match whole lines, so an anchor
+    where it can only match the line's start (``^`` before anything is consumed: ``^abc``, ``(^a|^b)c``) or end
+    (``$`` after everything: ``abc$``, ``a(b$|c$)``) is a no-op and accepted; an anchor anywhere else
+    (``a^b``, ``(a$)b``, ``(^a)*``) and word boundaries (``\\b``) have no whole-line automaton and are
+    rejected as unsupported.
     """
 
     def __init__(self, text: str, dialect: RegexDialect) -> None:
@@ -89,6 +92,7 @@ class _RegexParser:
             raise ValueError(f"unknown regex dialect {dialect!r}; choose 'nl-rx' or 'standard'")
         self.text, self.pos, self.dialect = text, 0, dialect
         self.special = _SPECIAL | (_NLRX_OPERATORS if dialect == "nl-rx" else set())
+        self.anchors = 0  # anchors consumed so far (a repeated part must hold none)
 
     def fail(self, reason: str) -> RegexSyntaxError:
         return RegexSyntaxError(f"{reason} at position {self.pos} of {self.text!r}")
@@ -97,37 +101,53 @@ class _RegexParser:
         return self.text[self.pos] if self.pos < len(self.text) else ""
 
     def parse(self):
-        fsm = self.union()
+        fsm, _ = self.union(at_start=True)
         if self.pos != len(self.text):
             raise self.fail(f"unexpected {self.peek()!r}")
         return fsm
 
-    def union(self):
-        fsm = self.intersection()
+    # Each level returns (fsm, ends): ``ends`` when a '$' closed it, so nothing may follow it.
+
+    def union(self, at_start: bool):
+        fsm, ends = self.intersection(at_start)
         while self.peek() == "|":
             self.pos += 1
-            fsm = fsm.union(self.intersection())
-        return fsm
+            other, other_ends = self.intersection(at_start)
+            fsm, ends = fsm.union(other), ends or other_ends
+        return fsm, ends
 
-    def intersection(self):
-        fsm = self.concatenation()
+    def intersection(self, at_start: bool):
+        fsm, ends = self.concatenation(at_start)
         while self.dialect == "nl-rx" and self.peek() == "&":
             self.pos += 1
-            fsm = fsm.intersection(self.concatenation())
-        return fsm
+            other, other_ends = self.concatenation(at_start)
+            fsm, ends = fsm.intersection(other), ends or other_ends
+        return fsm, ends
 
-    def concatenation(self):
+    def concatenation(self, at_start: bool):
         from greenery import EPSILON
 
-        parts = []
+        parts, ends = [], False
         while self.peek() not in ("", ")", "|") and not (self.dialect == "nl-rx" and self.peek() == "&"):
-            parts.append(self.repeat())
-        return EPSILON.concatenate(*parts) if parts else EPSILON
+            char = self.peek()
+            if ends and char != "$":
+                raise self.fail("'$' is followed by more of the regex (only a final '$' is supported)")
+            if char in ("^", "$"):
+                if char == "^" and not (at_start and not parts):
+                    raise self.fail("'^' after the start of the line (only a leading '^' is supported)")
+                self.pos += 1
+                self.anchors += 1
+                ends = ends or char == "$"
+                continue
+            fsm, ends = self.repeat(at_start and not parts)
+            parts.append(fsm)
+        return (EPSILON.concatenate(*parts) if parts else EPSILON), ends
 
-    def repeat(self):
+    def repeat(self, at_start: bool):
         from greenery import EPSILON
 
-        fsm = self.complement()
+        anchors_before = self.anchors
+        fsm, ends = self.complement(at_start)
         while True:
             char = self.peek()
             if char in ("*", "+", "?"):
@@ -136,7 +156,9 @@ class _RegexParser:
             elif char == "{":
                 low, high = self.bounds()
             else:
-                return fsm
+                return fsm, ends
+            if self.anchors != anchors_before:
+                raise self.fail("an anchor inside a repeated part is not supported")
             if self.peek() == "?":  # lazy quantifier: same language
                 self.pos += 1
             optional = fsm.star() if high is None else EPSILON.union(fsm).times(high - low)
@@ -155,25 +177,24 @@ class _RegexParser:
             raise self.fail(f"repetition {{{low},{high}}} has max < min")
         return low, high
 
-    def complement(self):
+    def complement(self, at_start: bool):
         if self.dialect == "nl-rx" and self.peek() == "~":
             self.pos += 1
-            return self.complement().everythingbut()
-        return self.atom()
+            fsm, ends = self.complement(at_start)
+            return fsm.everythingbut(), ends
+        return self.atom(at_start)
 
-    def atom(self):
+    def atom(self, at_start: bool):
         from greenery import parse
 
         char = self.peek()
         if char == "(":
             self.pos += 3 if self.text.startswith("(?:", self.pos) else 1
-            fsm = self.union()
+            fsm, ends = self.union(at_start)
             if self.peek() != ")":
                 raise self.fail("unclosed group")
             self.pos += 1
-            return fsm
-        if char in ("^", "$"):
-            raise self.fail("anchors are not supported (regexes match whole lines)")
+            return fsm, ends
         if char == "[":
             end = self.class_end()
             token = self.text[self.pos : end]
@@ -192,7 +213,7 @@ class _RegexParser:
         except Exception as err:  # greenery raises its own NoMatch / ValueError family
             raise self.fail(f"cannot parse {token!r} ({err})") from err
         self.pos += len(token)
-        return fsm
+        return fsm, False
 
     def class_end(self) -> int:
         index = self.pos + 1
@@ -302,8 +323,12 @@ def normalize_number(text: str) -> str | None:
 
 
 def gsm8k_final_answer(text: str) -> str | None:
-    """The final answer of a GSM8K-style solution: the number after the last ``####`` (else the last
-    ``\\boxed{...}``), normalised by :func:`normalize_number`. None when there is no marked answer.
+    """The final answer of a GSM8K-style solution, normalised by :func:`normalize_number`; None when there is
+    no marked answer.
+
+    Rule: take the rest of the line after the last ``####`` (else the last ``\\boxed{...}``); when it holds
+    an ``=``, keep only what follows the last ``=`` (``#### 3 + 4 = 7`` -> ``7``: the result, not the first
+    operand); the answer is the first number of what is left (``#### $1,200 total`` -> ``1200``).
 
     Unmarked text is not searched for a trailing number: a model that does not state its answer the
     trained way scores no answer rather than a lucky guess.
@@ -311,7 +336,7 @@ def gsm8k_final_answer(text: str) -> str | None:
     for pattern in (_FINAL_MARKER, _BOXED):
         found = pattern.findall(text)
         if found:
-            return normalize_number(found[-1])
+            return normalize_number(found[-1].rsplit("=", 1)[-1])
     return None
 
 
@@ -355,10 +380,37 @@ def run_sql_readonly(sql: str, db_path: str | Path, *, timeout_s: float = 5.0) -
         connection.close()
 
 
+# string literals, quoted identifiers and comments: blanked out before looking for ORDER BY
+_SQL_SKIPPED = re.compile(
+    r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|\[[^\]]*\]|--[^\n]*|/\*.*?(?:\*/|$)", re.DOTALL
+)
+_ORDER_BY = re.compile(r"\border\s+by\b", re.IGNORECASE)
+
+
+def sql_orders_rows(sql: str) -> bool:
+    """True when the query's outermost statement has ``ORDER BY`` (so its row order is part of the answer).
+
+    String literals, quoted identifiers and comments are blanked out, and only text outside every
+    parenthesis counts: ``ORDER BY`` in a subquery or a window (``OVER (ORDER BY ...)``) does not order the
+    result.
+    """
+    text = _SQL_SKIPPED.sub(" ", sql)
+    depth, outer = 0, []
+    for char in text:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth = max(0, depth - 1)
+        elif depth == 0:
+            outer.append(char)
+    return bool(_ORDER_BY.search("".join(outer)))
+
+
 def sql_execution_outcome(
     prediction: str, reference: str, db_path: str | Path, *, timeout_s: float = 5.0
 ) -> SqlOutcome:
-    """Run both queries read-only and compare their results as multisets of rows (order ignored)."""
+    """Run both queries read-only and compare their results: as ordered lists of rows when the gold query's
+    outermost statement has ``ORDER BY`` (:func:`sql_orders_rows`), else as multisets (order ignored)."""
     try:
         expected = run_sql_readonly(reference, db_path, timeout_s=timeout_s)
     except TimeoutError:
@@ -371,6 +423,8 @@ def sql_execution_outcome(
         return "timeout"
     except (sqlite3.Error, ValueError, OverflowError):
         return "prediction_error"
+    if sql_orders_rows(reference):
+        return "match" if predicted == expected else "mismatch"
     return "match" if Counter(predicted) == Counter(expected) else "mismatch"
 
 

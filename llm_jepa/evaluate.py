@@ -153,7 +153,11 @@ def score_example(
         "exact_match": exact_match(prediction, gold),
     }
     if row["task"] == "regex":
-        outcome = regex_equivalence_outcome(prediction, row["reference"], timeout_s=regex_timeout_s)
+        # the syntax the row's data source declares (NL-RX's & and ~ only for NL-RX-style data)
+        dialect = row.get("regex_dialect") or "standard"
+        outcome = regex_equivalence_outcome(
+            prediction, row["reference"], dialect=dialect, timeout_s=regex_timeout_s
+        )
         record.update(
             string_match=float(regex_string_match(prediction, row["reference"])),
             semantic_equivalence=float(outcome == "equivalent"),

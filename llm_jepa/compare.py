@@ -52,7 +52,10 @@ ARM_TITLES = {"baseline": "baseline (jepa_loss_weight=0)", "llm_jepa": "LLM-JEPA
 class CompareArguments:
     """Options of ``llm-jepa compare`` (every other ``--field value`` goes to both training runs)."""
 
-    seeds: int = field(metadata={"help": "Number of seeds; each seed trains both arms."})
+    seeds: int | None = field(
+        default=None,
+        metadata={"help": "Number of seeds; each seed trains both arms (default: the length of seed_list)."},
+    )
     seed_start: int = field(default=1, metadata={"help": "First seed (seeds are seed_start .. +seeds-1)."})
     seed_list: str | None = field(
         default=None,
@@ -83,6 +86,10 @@ class CompareArguments:
     max_new_tokens: int = field(default=128, metadata={"help": "Longest generated answer, in tokens."})
 
     def __post_init__(self) -> None:
+        if self.seeds is None:
+            if self.seed_list is None:
+                raise ValueError("give --seeds N or --seed_list S1,S2,...")
+            self.seeds = len(self.seed_values())
         if self.seeds < 1:
             raise ValueError(f"seeds must be >= 1, got {self.seeds}")
         if self.seed_list is not None and len(self.seed_values()) != self.seeds:
@@ -392,7 +399,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0].startswith("-"):
         print(
-            "usage: llm-jepa compare RECIPE.yaml --seeds N [--output_dir DIR] [--field value ...]",
+            "usage: llm-jepa compare RECIPE.yaml (--seeds N | --seed_list S1,S2,...) [--output_dir DIR] "
+            "[--field value ...]",
             file=sys.stderr,
         )
         HfArgumentParser(CompareArguments).print_help()

@@ -272,6 +272,9 @@ def test_seed_list_and_separate_eval_dataset(recipe, tmp_path, fakes):
     assert {size for _, size, _ in fakes["eval"]} == {5}
     with pytest.raises(ValueError, match="does not hold --seeds 3"):
         CompareArguments(seeds=3, seed_list="1,1,2")
+    assert CompareArguments(seed_list="5,6,7").seeds == 3  # --seeds defaults to the list's length
+    with pytest.raises(ValueError, match="give --seeds N or --seed_list"):
+        CompareArguments()
     with pytest.raises(ValueError, match="needs eval_dataset"):
         CompareArguments(seeds=2, eval_dataset_kwargs='{"n": 3}')
 
@@ -308,3 +311,9 @@ def test_real_training_on_the_tiny_model(tiny_llama3, tmp_path, one_torch_thread
         saved = json.loads((root / "seed-2" / arm / "llm_jepa_config.json").read_text())
         assert saved["objective"]["jepa_loss_weight"] == weight
     assert set(report["metrics"]) == {"exact_match", "regex/string_match", "regex/semantic_equivalence"}
+    for scoring in ("semantic", "strict"):  # per-example pairs from the runs' predictions.jsonl
+        stats = report["examples"][scoring]
+        assert stats["num_pairs"] == 6 and stats["num_items"] == 3 and 0 <= stats["mcnemar_p"] <= 1
+        counts = ("both_correct", "both_wrong", "baseline_only", "treatment_only")
+        assert sum(stats[key] for key in counts) == 6
+    assert report["plot"] == "loss_vs_step.png" and (root / "loss_vs_step.png").is_file()  # trainer_state.json

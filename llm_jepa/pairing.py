@@ -22,9 +22,8 @@ from typing import Any
 import numpy as np
 
 from eval.paired_stats import DEFAULT_BOOTSTRAP_RESAMPLES, DEFAULT_BOOTSTRAP_SEED, paired_example_stats
+from llm_jepa.evaluate import SEMANTIC_SCORES
 
-# task -> the record field holding its semantic verdict (see llm_jepa.evaluate.score_example)
-SEMANTIC_FIELDS = {"regex": "semantic_equivalence", "gsm8k": "answer_match", "sql": "execution_match"}
 SCORINGS = ("semantic", "strict")
 SCORING_TITLES = {
     "semantic": "semantic (regex equivalence / GSM8K answer / SQL execution)",
@@ -37,7 +36,7 @@ def example_outcome(record: dict[str, Any], scoring: str) -> float:
     if scoring == "strict":
         return float(record["exact_match"])
     if scoring == "semantic":
-        return float(record[SEMANTIC_FIELDS.get(record["task"], "exact_match")])
+        return float(record[SEMANTIC_SCORES.get(record["task"], "exact_match")])
     raise ValueError(f"scoring must be one of {SCORINGS}, got {scoring!r}")
 
 

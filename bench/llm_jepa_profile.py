@@ -3,9 +3,11 @@
     HF_HUB_OFFLINE=1 .venv/bin/python -m bench.llm_jepa_profile --steps 3 --threads 1 --output profile.json
 
 Same model, batch and data as ``bench.llm_jepa_step_time`` (the default recipe: bundled SmolLM2-135M with LoRA,
-batch 8 regex-synth). Each variant (``sft``, ``packed``, ``packed+stop-gradient``) runs ``--warmup`` untimed
-steps, then ``--steps`` profiled ones. Reported per variant, as *shares of that variant's profiled CPU time*
-(relative figures: on a shared machine absolute times mean little):
+batch 8 regex-synth). The variants (``sft``, ``packed``, ``packed+stop-gradient``) run interleaved, one step of
+each per round on the same batch: ``--warmup`` untimed rounds, then ``--steps`` profiled ones. Every operator's
+self CPU time is attributed to the variant and phase whose labelled range encloses it. Reported per variant,
+as *shares of that variant's profiled CPU time* (relative figures: on a shared machine absolute times mean
+little), and its total against SFT's:
 
 * phases: ``collate``, ``block_mask`` (the dense (B, 1, L, L) mask and its backend form), ``forward`` (the
   model call and the loss, mask excluded), ``backward``, ``optimizer``;
@@ -46,72 +48,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _phase_totals(profile, phases) -> dict[str, float]:
-    """CPU microseconds per labelled phase (record_function ranges), summed over steps."""
-    totals: dict[str, float] = defaultdict(float)
-    for event in profile.key_averages():
-        if event.key in phases:
-            totals[event.key] += event.cpu_time_total
-    return dict(totals)
-
-
-def profile_variant(model, rows, collator, config, *, steps: int, warmup: int, top: int) -> dict:
-    import torch
-    from torch.profiler import ProfilerActivity, profile, record_function
-
-    from llm_jepa import objective
-
-    original_mask = objective.block_attention_mask
-
-    def labelled_mask(*args, **kwargs):
-        with record_function("block_mask"):
-            return original_mask(*args, **kwargs)
-
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=1e-5)
-
-    def step(batch_rows):
-        with record_function("collate"):
-            batch = collator(batch_rows)
-        with record_function("forward"):
-            loss = objective.llm_jepa_loss(model, batch, config).loss
-        with record_function("backward"):
-            loss.backward()
-        with record_function("optimizer"):
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-        return batch
-
-    objective.block_attention_mask = labelled_mask
-    try:
-        for index in range(warmup):
-            step(rows[index % len(rows)])
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
-            for index in range(steps):
-                batch = step(rows[(warmup + index) % len(rows)])
-    finally:
-        objective.block_attention_mask = original_mask
-    phases = _phase_totals(prof, PHASES)
-    phases["forward"] = phases.get("forward", 0.0) - phases.get("block_mask", 0.0)  # nested range
-    total = sum(phases.values())
-    ops = sorted(
-        (e for e in prof.key_averages() if e.key not in PHASES and not e.key.startswith("ProfilerStep")),
-        key=lambda e: e.self_cpu_time_total,
-        reverse=True,
-    )[:top]
-    return {
-        "total_cpu_ms": total / 1000,
-        "phase_share": {name: phases.get(name, 0.0) / total for name in PHASES},
-        "top_ops_share": {e.key: e.self_cpu_time_total / total for e in ops},
-        "sequence_length": int(batch["input_ids"].shape[1]),
-        "conversation_length": int(batch["labels"].shape[1]),
-    }
+def _variant_of(event) -> tuple[str | None, str | None]:
+    """(variant, phase) of the labelled ranges ``<variant>/<phase>`` enclosing a profiler event."""
+    variant = phase = None
+    node = event
+    while node is not None:
+        if "/" in node.name and node.name.split("/", 1)[0] in VARIANTS:
+            variant, label = node.name.split("/", 1)
+            if label in PHASES:
+                phase = phase or label
+        node = node.cpu_parent
+    return variant, phase
 
 
 def run(args: argparse.Namespace) -> dict:
     import torch
+    from torch.profiler import ProfilerActivity, profile, record_function
 
     from bench.llm_jepa_step_time import build
+    from llm_jepa import objective
     from llm_jepa.arguments import JepaObjectiveConfig
     from llm_jepa.packing import LLMJepaCollator
 
@@ -123,22 +78,72 @@ def run(args: argparse.Namespace) -> dict:
     )
     model, tokenizer, pred_ids, batches, model_args, _, train_args = build(build_args)
     model.train()
-    objective = {k: v for k, v in train_args.objective_dict().items() if k not in ("jepa_mode", "jepa_dropout")}
-    base = replace(JepaObjectiveConfig(**objective), jepa_mode="packed", jepa_stop_gradient=False)
+    settings = {k: v for k, v in train_args.objective_dict().items() if k not in ("jepa_mode", "jepa_dropout")}
+    base = replace(JepaObjectiveConfig(**settings), jepa_mode="packed", jepa_stop_gradient=False)
+    configs = {name: replace(base, **overrides) for name, overrides in VARIANTS.items()}
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    collators = {
+        name: LLMJepaCollator(pred_token_ids=pred_ids, pad_token_id=pad, mode=config.jepa_mode,
+                              stop_gradient=config.jepa_stop_gradient)
+        for name, config in configs.items()
+    }
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    current = {"variant": ""}
+    original_mask = objective.block_attention_mask
+
+    def labelled_mask(*mask_args, **kwargs):
+        with record_function(f"{current['variant']}/block_mask"):
+            return original_mask(*mask_args, **kwargs)
+
+    lengths: dict[str, tuple[int, int]] = {}
+
+    def step(name: str, rows) -> None:
+        current["variant"] = name
+        with record_function(f"{name}/collate"):
+            batch = collators[name](rows)
+        with record_function(f"{name}/forward"):
+            loss = objective.llm_jepa_loss(model, batch, configs[name]).loss
+        with record_function(f"{name}/backward"):
+            loss.backward()
+        with record_function(f"{name}/optimizer"):
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        lengths[name] = (int(batch["input_ids"].shape[1]), int(batch["labels"].shape[1]))
+
+    objective.block_attention_mask = labelled_mask
+    try:
+        for index in range(args.warmup):
+            for name in VARIANTS:
+                step(name, batches[index % len(batches)])
+        # interleaved: one step of every variant per round, so load from other processes hits all alike
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for index in range(args.steps):
+                for name in VARIANTS:
+                    step(name, batches[(args.warmup + index) % len(batches)])
+    finally:
+        objective.block_attention_mask = original_mask
+    phase_us: dict[str, dict[str, float]] = {name: defaultdict(float) for name in VARIANTS}
+    op_us: dict[str, dict[str, float]] = {name: defaultdict(float) for name in VARIANTS}
+    for event in prof.events():
+        variant, phase = _variant_of(event)
+        if variant is None or "/" in event.name:
+            continue
+        phase_us[variant][phase or "other"] += event.self_cpu_time_total
+        op_us[variant][event.name] += event.self_cpu_time_total
     result = {"recipe": args.recipe, "model": model_args.model_name_or_path, "threads": torch.get_num_threads(),
               "batch_size": train_args.per_device_train_batch_size, "steps": args.steps, "variants": {}}
-    for name, overrides in VARIANTS.items():
-        config = replace(base, **overrides)
-        collator = LLMJepaCollator(pred_token_ids=pred_ids, pad_token_id=pad, mode=config.jepa_mode,
-                                   stop_gradient=config.jepa_stop_gradient)
-        logger.info("profiling %s", name)
-        result["variants"][name] = profile_variant(
-            model, batches, collator, config, steps=args.steps, warmup=args.warmup, top=args.top
-        )
-    sft_total = result["variants"]["sft"]["total_cpu_ms"]
-    for stats in result["variants"].values():
-        stats["cpu_ratio_to_sft"] = stats["total_cpu_ms"] / sft_total
+    sft_total = sum(phase_us["sft"].values())
+    for name in VARIANTS:
+        total = sum(phase_us[name].values())
+        top = sorted(op_us[name].items(), key=lambda item: item[1], reverse=True)[: args.top]
+        result["variants"][name] = {
+            "total_cpu_ms": total / 1000,
+            "cpu_ratio_to_sft": total / sft_total,
+            "phase_share": {phase: phase_us[name].get(phase, 0.0) / total for phase in PHASES},
+            "top_ops_share": {op: us / total for op, us in top},
+            "sequence_length": lengths[name][0],
+            "conversation_length": lengths[name][1],
+        }
     return result
 
 

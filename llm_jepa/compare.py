@@ -331,7 +331,7 @@ def run_arm(argv: list[str], run_dir: Path, dataset: Any, args: CompareArguments
 
 def plot_training_curves(root: Path, seeds: Sequence[int], name: str = "loss_vs_step.png") -> str | None:
     """``loss_vs_step.png``: both arms' LM loss per logged step (each seed thin, the mean thick); the file
-    name, or None when no run left a ``trainer_state.json``."""
+    name, or None when no run logged its ``lm_loss`` in ``trainer_state.json`` (set ``logging_steps``)."""
     from eval.plots import plot_step_curves
 
     curves = {
@@ -339,7 +339,10 @@ def plot_training_curves(root: Path, seeds: Sequence[int], name: str = "loss_vs_
         for arm in ARMS
     }
     if not any(curves.values()):
-        logger.warning("no trainer_state.json in the runs under %s: no loss-vs-step plot", root)
+        logger.warning(
+            "no run under %s logged lm_loss in trainer_state.json (logging_steps larger than the run?): "
+            "no loss-vs-step plot", root,
+        )
         return None
     plot_step_curves(
         {arm: runs for arm, runs in curves.items() if runs}, root / name,

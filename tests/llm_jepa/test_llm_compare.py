@@ -297,6 +297,7 @@ def test_real_training_on_the_tiny_model(tiny_llama3, tmp_path, one_torch_thread
         f"model_name_or_path: {tiny_llama3}\npeft: none\ndataset: regex-synth\n"
         "dataset_kwargs: {n: 8, seed: 0}\nmax_length: 256\njepa_loss_weight: 1.0\nmax_steps: 2\n"
         "per_device_train_batch_size: 2\nreport_to: none\nsave_strategy: 'no'\ndataloader_pin_memory: false\n"
+        "logging_steps: 1\n"
     )
     args = CompareArguments(seeds=2, output_dir=str(tmp_path / "cmp"), eval_limit=3, max_new_tokens=4)
     report = run_comparison(str(recipe), [], args)

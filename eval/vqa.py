@@ -160,3 +160,45 @@ def vqa_accuracy(prediction: str, gt_answers: Sequence[str]) -> float:
         others_matching = matches - (answer == predicted)
         total += min(others_matching / 3.0, 1.0)
     return total / len(answers)
+
+
+YES_NO_ANSWERS: frozenset[str] = frozenset({"yes", "no"})
+
+
+def is_yes_no_question(gt_answers: Sequence[str]) -> bool:
+    """Whether every ground-truth answer is "yes" or "no" (after :func:`normalize_answer`)."""
+    return bool(gt_answers) and all(normalize_answer(answer) in YES_NO_ANSWERS for answer in gt_answers)
+
+
+def accuracy_by_group(accuracies: Sequence[float], groups: Sequence[str]) -> dict[str, float]:
+    """Mean accuracy per group name (e.g. per question type or reworded category), sorted by name.
+
+    >>> accuracy_by_group([1.0, 0.0, 1.0], ["a", "a", "b"])
+    {'a': 0.5, 'b': 1.0}
+    """
+    if len(accuracies) != len(groups):
+        raise ValueError(f"{len(accuracies)} accuracies but {len(groups)} group names")
+    totals: dict[str, list[float]] = {}
+    for accuracy, group in zip(accuracies, groups):
+        totals.setdefault(group, []).append(float(accuracy))
+    return {group: sum(values) / len(values) for group, values in sorted(totals.items())}
+
+
+def yes_no_answer_rate(predictions: Sequence[str], gt_answers: Sequence[Sequence[str]]) -> float | None:
+    """Share of yes/no questions (see :func:`is_yes_no_question`) whose prediction is "yes" or "no".
+
+    A model that understands the question answers a yes/no question with yes or no, right or wrong;
+    anything else (a colour, a shape) means the question's form was not understood. ``None`` when
+    there is no yes/no question.
+
+    >>> yes_no_answer_rate(["yes", "red", "no", "circle"], [["no"], ["yes"], ["no"], ["circle"]])
+    0.6666666666666666
+    """
+    if len(predictions) != len(gt_answers):
+        raise ValueError(f"{len(predictions)} predictions but {len(gt_answers)} answer lists")
+    answered = [
+        normalize_answer(prediction) in YES_NO_ANSWERS
+        for prediction, answers in zip(predictions, gt_answers)
+        if is_yes_no_question(answers)
+    ]
+    return sum(answered) / len(answered) if answered else None

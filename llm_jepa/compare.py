@@ -315,17 +315,18 @@ def check_arms(recipe: str, overrides: list[str], root: Path) -> Any:
 
 def run_arm(argv: list[str], run_dir: Path, dataset: Any, args: CompareArguments) -> dict[str, Any]:
     """Train and score one arm, or reuse a finished run with the same command line."""
-    from jepa_core.rundir import write_json
+    from jepa_core.rundir import redact_argv, write_json
 
     record_file = run_dir / "compare_run.json"
+    recorded_argv = redact_argv(argv)  # no --hub_token in the record
     if record_file.is_file():
         record = json.loads(record_file.read_text())
-        if record.get("argv") == argv:
+        if record.get("argv") == recorded_argv:
             logger.info("reusing finished run %s", run_dir)
             return record["metrics"]
     model_dir = run_training(argv)
     metrics = evaluate_run(model_dir, dataset, args, run_dir / "eval")
-    write_json(record_file, {"argv": argv, "model_dir": str(model_dir), "metrics": metrics})
+    write_json(record_file, {"argv": recorded_argv, "model_dir": str(model_dir), "metrics": metrics})
     return metrics
 
 
@@ -353,7 +354,7 @@ def plot_training_curves(root: Path, seeds: Sequence[int], name: str = "loss_vs_
 
 def run_comparison(recipe: str, overrides: list[str], args: CompareArguments) -> dict[str, Any]:
     """Train and score both arms for every seed; write and return the report."""
-    from jepa_core.rundir import atomic_write_text, write_json, write_run_metadata
+    from jepa_core.rundir import atomic_write_text, redact_argv, write_json, write_run_metadata
 
     root = Path(args.output_dir)
     data_args = check_arms(recipe, overrides, root)
@@ -372,7 +373,7 @@ def run_comparison(recipe: str, overrides: list[str], args: CompareArguments) ->
             )
     report = {
         "recipe": recipe,
-        "overrides": overrides,
+        "overrides": redact_argv(overrides),
         "seeds": seeds,
         "dataset": source,
         "eval_split": args.eval_split,

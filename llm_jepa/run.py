@@ -55,6 +55,15 @@ def resume_argument(value: str | bool | None) -> str | bool | None:
     return value
 
 
+def _no_examples(source: str, data_args: DataArguments) -> Exception:
+    from jepa_core.config import ConfigError
+
+    return ConfigError(
+        f"no training examples in {source} (split {data_args.dataset_split}): nothing to train; check the dataset "
+        "path, split and max_train_examples"
+    )
+
+
 def train(
     model_args: LLMJepaModelArguments,
     data_args: DataArguments,
@@ -105,6 +114,8 @@ def train(
         train_dataset = load_training_data(data_args, data_args.dataset_split, data_args.max_train_examples)
     if eval_dataset is None and data_args.eval_split:
         eval_dataset = load_training_data(data_args, data_args.eval_split, data_args.max_eval_examples)
+    if len(train_dataset) == 0:
+        raise _no_examples(source, data_args)
     views = ViewTokenizer(tokenizer, text_view=train_args.jepa_text_view, max_length=data_args.max_length)
     with train_args.main_process_first(desc="LLM-JEPA views"):
         train_views = tokenize_views_dataset(train_dataset, views, split_name=data_args.dataset_split)
@@ -112,6 +123,8 @@ def train(
             tokenize_views_dataset(eval_dataset, views, split_name=data_args.eval_split or "eval")
             if eval_dataset is not None else None
         )
+    if len(train_views) == 0:
+        raise _no_examples(source, data_args)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     collator = LLMJepaCollator(
         pred_token_ids=pred_ids, pad_token_id=pad_id or 0, mode=train_args.jepa_mode,
@@ -131,6 +144,12 @@ def train(
             "afterwards with llm_jepa.loading.load_for_inference(output_dir, merge=True)"
         )
     result = trainer.train(resume_from_checkpoint=resume_argument(train_args.resume_from_checkpoint))
+    if trainer.state.global_step == 0:  # e.g. fewer examples than one batch with dataloader_drop_last
+        raise ConfigError(
+            f"training ran zero optimizer steps ({len(train_views)} examples, batch "
+            f"{train_args.per_device_train_batch_size} x {train_args.gradient_accumulation_steps} accumulation); "
+            f"no model or model card was written to {output_dir}"
+        )
     trainer.log_metrics("train", result.metrics)
     trainer.save_metrics("train", result.metrics)
     trainer.save_state()

@@ -56,6 +56,11 @@ class VLJEPAEvalArguments:
         default="{}", metadata={"help": "JSON keyword arguments for load_vl_dataset, e.g. '{\"root\": \"/data\"}'."}
     )
     revision: str | None = field(default=None, metadata={"help": "Revision of a hub model."})
+    on_bad_input: Literal["error", "skip"] = field(
+        default="error",
+        metadata={"help": "An image that cannot be decoded: 'error' stops naming the row and file; 'skip' leaves "
+                  "the row out and lists it in metrics.json (skipped_bad_inputs, bad_inputs)."},
+    )
     decoder: str | None = field(
         default=None,
         metadata={"help": "Y-decoder folder to attach (generative captioning; default: the model's own decoder/)."},
@@ -85,9 +90,11 @@ def _is_main_process() -> bool:
 
 def train_command(argv: Sequence[str]) -> int:
     from vljepa.training.arguments import VLJEPAModelArguments, VLJEPATrainingArguments
+    from vljepa.training.checkpointing import check_output_dir
     from vljepa.training.trainer import VLJEPATrainer
 
     model_args, training_args = parse_config((VLJEPAModelArguments, VLJEPATrainingArguments), list(argv))
+    check_output_dir(training_args.output_dir, resume=training_args.resume)  # before the log file is opened
     setup_logging(Path(training_args.output_dir) / "train.log", main_process=_is_main_process())
     metrics = VLJEPATrainer(model_args, training_args, argv=["vljepa", "train", *argv]).train()
     if _is_main_process():
@@ -120,7 +127,8 @@ def eval_command(argv: Sequence[str]) -> int:
     dataset = load_dataset_for_eval(args.dataset, args.split, kwargs=json.loads(args.dataset_kwargs))
     if args.max_samples is not None:
         dataset = dataset.select(range(min(args.max_samples, len(dataset))))
-    metrics = evaluate_model(model, task=args.task, dataset=dataset, output_dir=args.output_dir, batch_size=args.batch_size)
+    metrics = evaluate_model(model, task=args.task, dataset=dataset, output_dir=args.output_dir, batch_size=args.batch_size,
+                             on_bad_input=args.on_bad_input)
     if model.x_encoder.feature_cache is not None:
         model.x_encoder.feature_cache.flush()
     _print_metrics(metrics)
@@ -174,6 +182,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[command](rest)
     except ConfigError as err:
         print(f"vljepa {command}: {err}", file=sys.stderr)
+        return 2
+    except ValueError as err:
+        # Imported here (already loaded when they were raised), so that `--help` stays fast.
+        from vljepa.data.adapters.common import DataFormatError
+        from vljepa.data.images import BadInputError
+
+        if not isinstance(err, (BadInputError, DataFormatError)):
+            raise
+        print(f"vljepa {command}: {err}", file=sys.stderr)  # the message names the file and row
         return 2
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,6 +18,8 @@ from typing import Any, ClassVar
 import torch
 from safetensors.torch import load_file, save_file
 from transformers import PreTrainedConfig
+
+from jepa_core.atomic import atomic_path, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -77,19 +78,9 @@ class PersistenceMixin:
         directory = Path(save_directory)
         directory.mkdir(parents=True, exist_ok=True)
         tensors = self.persistent_state_dict()
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{WEIGHTS_NAME}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file(tensors, tmp, metadata={"format": "pt", "model_type": self.config.model_type})
-            os.replace(tmp, directory / WEIGHTS_NAME)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        config_text = self.config.to_json_string(use_diff=False)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{CONFIG_NAME}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(config_text)
-        os.replace(tmp, directory / CONFIG_NAME)
+        with atomic_path(directory / WEIGHTS_NAME) as tmp:
+            save_file(tensors, str(tmp), metadata={"format": "pt", "model_type": self.config.model_type})
+        atomic_write_text(directory / CONFIG_NAME, self.config.to_json_string(use_diff=False))
         logger.info("Saved %s (%d tensors) to %s", type(self).__name__, len(tensors), directory)
         return directory
 

@@ -19,6 +19,7 @@ from eval.testing import (
     EmbeddingOnlyColourModel,
     colour_captioning_dataset,
     colour_classification_dataset,
+    colour_image,
     colour_vqa_dataset,
 )
 from eval.vqa import vqa_accuracy
@@ -141,8 +142,11 @@ def test_bad_rows_name_the_row_and_field(tmp_path):
     with pytest.raises(KeyError, match="row 2 has no field\\(s\\) \\['question_type'\\]"):
         run_vqa(ColourModel(), rows, output_dir=tmp_path)
     rows = colour_captioning_dataset(3)
-    rows[1]["image"] = "cat.png"
-    with pytest.raises(TypeError, match="row 1 field 'image' is a str"):
+    rows[1]["image"] = "cat.png"  # a path is an image reference (decode_image); this one does not exist
+    with pytest.raises(ValueError, match=r"retrieval: dataset row 1 \(cat.png\): not_found \(no file at cat.png\)"):
+        run_retrieval(ColourModel(), rows, output_dir=tmp_path)
+    rows[1]["image"] = 7
+    with pytest.raises(ValueError, match=r"retrieval: dataset row 1: missing \(expected a path, bytes or PIL image"):
         run_retrieval(ColourModel(), rows, output_dir=tmp_path)
     rows = colour_captioning_dataset(3)
     rows[0]["captions"] = []
@@ -177,3 +181,98 @@ def test_runners_do_not_track_gradients(tmp_path):
     model = RecordsGradMode()
     run_zeroshot(model, colour_classification_dataset(3), output_dir=tmp_path, class_names=COLOUR_NAMES)
     assert model.grad_enabled == [False]
+
+
+def categorised_vqa_dataset() -> list[dict]:
+    """Colour questions plus yes/no questions, each with a ``category``; the colour model never reads the
+    question, so it answers yes/no only where the candidates hold no colour."""
+    rows = colour_vqa_dataset(4)
+    for row in rows:
+        row["category"] = "plain"
+    for index in range(4, 10):
+        rows.append(
+            {
+                "image": colour_image(index),
+                "question": "is the square red?",
+                "answers": ["yes" if index % 2 else "no"],
+                "question_type": "yes/no",
+                # rows 4-6: only yes/no to choose from; rows 7-9: the image's colour is a candidate
+                "candidates": ["yes", "no"] + ([COLOUR_NAMES[index % 8]] if index >= 7 else []),
+                "question_id": f"q{index}",
+                "category": "negation" if index % 3 else "plain",
+            }
+        )
+    return rows
+
+
+def test_run_vqa_reports_accuracy_and_yes_no_answers_by_category(tmp_path):
+    rows = categorised_vqa_dataset()
+    metrics = run_vqa(ColourModel(), rows, output_dir=tmp_path, batch_size=4)
+    figures = {"accuracy_by_question_type.png", "confusion_matrix.png", "similarity_histogram.png"}
+    records = check_outputs(tmp_path, metrics, len(rows), figures)
+    assert [record["category"] for record in records] == [row["category"] for row in rows]
+    for name in ("plain", "negation"):
+        expected = np.mean([r["accuracy"] for r, row in zip(records, rows) if row["category"] == name])
+        assert metrics["vqa_accuracy_by_category"][name] == pytest.approx(expected)
+    yes_no = [record["prediction"] in ("yes", "no") for record in records[4:]]
+    assert yes_no == [True, True, True, False, False, False]
+    assert metrics["yes_no_answered_yes_no"] == pytest.approx(0.5)
+    assert metrics["num_yes_no_questions"] == 6
+    # negation rows: 4, 5, 7, 8 (two answered yes/no); plain yes/no rows: 6, 9 (one)
+    assert metrics["yes_no_answered_yes_no_by_category"] == {"negation": 0.5, "plain": 0.5}
+    report = (tmp_path / "report.md").read_text()
+    assert "## Accuracy per category" in report and "yes/no answered yes/no (%)" in report
+    assert "| negation | 4 |" in report
+
+
+def test_run_vqa_without_a_category_column_keeps_its_outputs(tmp_path):
+    metrics = run_vqa(ColourModel(), colour_vqa_dataset(5), output_dir=tmp_path, batch_size=4)
+    assert set(metrics) == {
+        "vqa_accuracy", "vqa_accuracy_by_type", "num_questions", "num_question_types", "mean_num_candidates",
+        "num_questions_scored_on_dataset_answers", "skipped_bad_inputs", "bad_inputs",
+    }  # fmt: skip
+    records = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
+    assert all("category" not in record for record in records)
+    assert "per category" not in (tmp_path / "report.md").read_text()
+
+
+def test_run_vqa_category_on_a_hugging_face_dataset(tmp_path):
+    rows = categorised_vqa_dataset()
+    for row in rows:
+        row["answers"] = row["answers"][:1]
+    dataset = datasets.Dataset.from_list(rows).cast_column("image", datasets.Image())
+    assert run_vqa(ColourModel(), dataset, output_dir=tmp_path / "hf") == run_vqa(
+        ColourModel(), rows, output_dir=tmp_path / "list"
+    )
+
+
+def test_vqa_empty_question_is_an_error_naming_the_row(tmp_path):
+    from eval.runners.vqa import run_vqa
+    from eval.testing import ColourModel, colour_vqa_dataset
+
+    dataset = colour_vqa_dataset(6)
+    dataset[4]["question"] = "   "
+    with pytest.raises(ValueError, match=r"row 4 .*empty question"):
+        run_vqa(ColourModel(), dataset, output_dir=tmp_path)
+
+
+def test_vqa_reports_questions_a_model_truncated(tmp_path):
+    from eval.runners.vqa import run_vqa
+    from eval.testing import ColourModel, colour_vqa_dataset
+
+    class TruncatingModel(ColourModel):
+        """Counts questions over 20 characters as truncated, like VL-JEPA's query limit."""
+
+        num_truncated_queries = 3  # earlier calls: only the increase during this evaluation counts
+
+        def answer_scores(self, images, questions, candidates, *, batch_size=32):
+            self.num_truncated_queries += sum(len(q) > 20 for q in questions)
+            return super().answer_scores(images, questions, candidates, batch_size=batch_size)
+
+    dataset = colour_vqa_dataset(5)
+    for row in dataset[:2]:
+        row["question"] = "what colour is the one shape in this small image?"
+    metrics = run_vqa(TruncatingModel(), dataset, output_dir=tmp_path)
+    expected = sum(len(row["question"]) > 20 for row in dataset)
+    assert metrics["num_truncated_questions"] == expected >= 2
+    assert "num_truncated_questions" not in run_vqa(ColourModel(), dataset, output_dir=tmp_path / "plain")

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from eval.vqa import normalize_answer, vqa_accuracy
+from eval.vqa import accuracy_by_group, is_yes_no_question, normalize_answer, vqa_accuracy, yes_no_answer_rate
 
 
 @pytest.mark.parametrize(
@@ -132,3 +132,26 @@ def test_bad_inputs():
         vqa_accuracy("yes", "yes")
     with pytest.raises(TypeError, match="strings"):
         vqa_accuracy("yes", ["yes", 3])
+
+
+def test_accuracy_by_group():
+    assert accuracy_by_group([1.0, 0.0, 1.0, 0.5], ["b", "a", "b", "a"]) == {"a": 0.25, "b": 1.0}
+    assert accuracy_by_group([], []) == {}
+    with pytest.raises(ValueError, match="2 accuracies but 1 group"):
+        accuracy_by_group([1.0, 0.0], ["a"])
+
+
+def test_yes_no_questions_are_found_by_their_answers():
+    assert is_yes_no_question(["yes"]) and is_yes_no_question(["No", "yes", "no."])
+    assert not is_yes_no_question(["yes", "2"]) and not is_yes_no_question([])
+
+
+def test_yes_no_answer_rate():
+    predictions = ["yes", "red", "No", "circle", "no"]
+    answers = [["no"], ["yes"], ["no"], ["circle"], ["yes", "yes", "no"]]
+    assert yes_no_answer_rate(predictions, answers) == pytest.approx(
+        3 / 4
+    )  # the circle question is not yes/no
+    assert yes_no_answer_rate(["red"], [["red"]]) is None
+    with pytest.raises(ValueError, match="1 predictions but 2"):
+        yes_no_answer_rate(["yes"], [["yes"], ["no"]])

@@ -318,3 +318,19 @@ def test_real_training_on_the_tiny_model(tiny_llama3, tmp_path, one_torch_thread
         counts = ("both_correct", "both_wrong", "baseline_only", "treatment_only")
         assert sum(stats[key] for key in counts) == 6
     assert report["plot"] == "loss_vs_step.png" and (root / "loss_vs_step.png").is_file()  # trainer_state.json
+
+
+def test_compare_records_hold_no_token(recipe, tmp_path, fakes, monkeypatch):
+    from fake_hub import files_containing
+
+    token = "hf_CompareTokenDoNotLeak0123456789"
+    args = CompareArguments(seeds=1, output_dir=str(tmp_path / "cmp"))
+    first = run_comparison(str(recipe), ["--hub_token", token], args)
+    assert fakes["train"][0][fakes["train"][0].index("--hub_token") + 1] == token  # training gets it, in memory
+    assert files_containing(tmp_path / "cmp", token) == []
+
+    def no_training(argv):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(compare, "run_training", no_training)  # the redacted record still matches: reused
+    assert run_comparison(str(recipe), ["--hub_token", token], args)["metrics"] == first["metrics"]

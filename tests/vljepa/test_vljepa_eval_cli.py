@@ -44,3 +44,23 @@ def test_zeroshot_on_easyvqa_classes(tmp_path, tiny_model):
     metrics = run_eval(tmp_path, tmp_path / "model", "zeroshot", "easyvqa-classes", {"label": "shape"})
     assert metrics["num_classes"] == 3 and 0.0 <= metrics["top1"] <= 1.0
     assert metrics["top5"] == 1.0  # k above the number of classes
+
+
+@pytest.mark.bundled
+def test_vqa_on_easyvqa_reworded_reports_categories(tmp_path, tiny_model, monkeypatch):
+    monkeypatch.setenv("JEPA_CACHE_DIR", str(tmp_path / "jepa-cache"))
+    tiny_model.save_pretrained(tmp_path / "model")
+    metrics = run_eval(tmp_path, tmp_path / "model", "vqa", "easyvqa-reworded", {}, "--max_samples", "12")
+    assert metrics["num_questions"] == 12 and metrics["mean_num_candidates"] == 13
+    assert set(metrics["vqa_accuracy_by_category"]) <= {
+        "synonyms", "word_order", "imperative", "polite", "figure", "negation"
+    }  # fmt: skip
+    assert len(metrics["vqa_accuracy_by_category"]) >= 3
+    assert 0.0 <= metrics["yes_no_answered_yes_no"] <= 1.0 and metrics["num_yes_no_questions"] > 0
+    assert "## Accuracy per category" in (tmp_path / "vqa" / "report.md").read_text()
+
+
+def test_retrieval_on_scenes_reworded(tmp_path, tiny_model):
+    tiny_model.save_pretrained(tmp_path / "model")
+    metrics = run_eval(tmp_path, tmp_path / "model", "retrieval", "scenes-reworded", {"num_images": 6, "use_cache": False})
+    assert {"i2t_r1", "i2t_r5", "t2i_r10"} <= set(metrics)

@@ -6,8 +6,11 @@ are imported when first used, so importing :mod:`vljepa.data` stays cheap.
 | name               | task       | source                                                             |
 |--------------------|------------|--------------------------------------------------------------------|
 | easyvqa            | vqa        | bundled ``easy_vqa`` package (train/test)                          |
+| easyvqa-reworded   | vqa        | easy-VQA test questions in other words, by category (test only)    |
+| easyvqa-paraphrased| vqa        | easy-VQA train questions, some paraphrased (train only)            |
 | easyvqa-captions   | captioning | captions from each easy-VQA image's own QA facts                   |
 | scenes             | captioning | procedural multi-object scenes (:mod:`vljepa.data.scenes`)         |
+| scenes-reworded    | captioning | the same scenes captioned in other words (evaluation only)         |
 | scenes-vqa         | vqa        | questions about the procedural scenes                              |
 | streams            | stream     | procedural videos with event annotations (:mod:`.streams`)         |
 | coco-karpathy      | captioning | ``dataset_coco.json`` (Karpathy split) + COCO images               |
@@ -63,6 +66,18 @@ def register_vl_dataset(name: str, *, task: str, loader: str, description: str) 
 for _name, _task, _loader, _description in (
     ("easyvqa", "vqa", "vljepa.data.easyvqa:load_easyvqa", "bundled easy-VQA questions"),
     (
+        "easyvqa-reworded",
+        "vqa",
+        "vljepa.data.reworded:load_easyvqa_reworded",
+        "easy-VQA test questions in other words, one category per row (robustness evaluation)",
+    ),
+    (
+        "easyvqa-paraphrased",
+        "vqa",
+        "vljepa.data.paraphrase:load_easyvqa_paraphrased",
+        "easy-VQA train questions, a share paraphrased by a grammar disjoint from easyvqa-reworded",
+    ),
+    (
         "easyvqa-captions",
         "captioning",
         "vljepa.data.easyvqa:load_easyvqa_captions",
@@ -75,6 +90,12 @@ for _name, _task, _loader, _description in (
         "easy-VQA images labelled by shape, colour or both (zero-shot classification)",
     ),
     ("scenes", "captioning", "vljepa.data.scenes:load_scenes", "procedural multi-object scenes"),
+    (
+        "scenes-reworded",
+        "captioning",
+        "vljepa.data.scenes:load_scenes_reworded",
+        "the same procedural scenes, captioned by a grammar training never uses",
+    ),
     ("scenes-vqa", "vqa", "vljepa.data.scenes:load_scenes_vqa", "questions about procedural scenes"),
     ("streams", "stream", "vljepa.data.streams:load_streams", "procedural videos with event annotations"),
     (

@@ -96,20 +96,30 @@ def _relation_pairs(objects: Sequence[PlacedObject]) -> list[tuple[PlacedObject,
     return found
 
 
-def scene_captions(objects: Sequence[PlacedObject], rng: np.random.Generator, limit: int) -> list[str]:
-    """Up to ``limit`` distinct captions: inventory with counts, positions, a relation, sizes, total count."""
+def caption_facts(
+    objects: Sequence[PlacedObject], rng: np.random.Generator
+) -> tuple[list[tuple[tuple[str, str], int]], list[PlacedObject], tuple[PlacedObject, str, PlacedObject] | None]:
+    """What a scene's captions state: ``((colour, shape), count)`` pairs in inventory order, the objects
+    left to right, and one relation ``(first, relation, second)`` drawn from ``rng`` (None if none holds)."""
     pairs = Counter((item.color, item.shape) for item in objects)
     ordered = sorted(pairs.items(), key=lambda entry: (-entry[1], entry[0][1], entry[0][0]))
-    inventory = join_phrases([counted(count, color, shape) for (color, shape), count in ordered])
     by_x = sorted(objects, key=lambda item: (item.x, item.y))
+    relations = _relation_pairs(objects)
+    relation = relations[int(rng.integers(len(relations)))] if relations else None
+    return ordered, by_x, relation
+
+
+def scene_captions(objects: Sequence[PlacedObject], rng: np.random.Generator, limit: int) -> list[str]:
+    """Up to ``limit`` distinct captions: inventory with counts, positions, a relation, sizes, total count."""
+    ordered, by_x, relation = caption_facts(objects, rng)
+    inventory = join_phrases([counted(count, color, shape) for (color, shape), count in ordered])
     captions = [
         inventory,
         join_phrases([with_article(f"{item.color} {item.shape} at the {region_of(item)}") for item in by_x]),
     ]
-    relations = _relation_pairs(objects)
-    if relations:
-        first, relation, second = relations[int(rng.integers(len(relations)))]
-        captions.append(f"the {first.color} {first.shape} is {relation} the {second.color} {second.shape}")
+    if relation is not None:
+        first, name, second = relation
+        captions.append(f"the {first.color} {first.shape} is {name} the {second.color} {second.shape}")
     captions.append(join_phrases([with_article(f"{item.size} {item.color} {item.shape}") for item in by_x]))
     total = len(objects)
     captions.append(f"{number_word(total)} object{'s' if total != 1 else ''}: {inventory}")

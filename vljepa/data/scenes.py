@@ -5,7 +5,9 @@ colours and two sizes, at random non-overlapping positions, over a pale backgrou
 texture (plain, noise, stripes, checker), colour jitter and pixel noise. Captions (see
 :mod:`vljepa.data.scene_text`) state counts, positions, a spatial relation and sizes, so they tell
 images apart; questions are of types colour, shape, count, position, relation and existence (yes/no),
-each with its closed candidate set.
+each with its closed candidate set. ``caption_style="reworded"`` (registry name ``scenes-reworded``)
+states the same facts in a second grammar (:mod:`vljepa.data.scene_captions_reworded`) for retrieval
+with captions in other words; images and ids do not change.
 
 Splits: ``train``, ``validation``, ``test`` never contain (or mention) a ``heldout_pairs`` colour-shape
 pair; every ``heldout`` image contains at least one. Image ``i`` of a split depends only on
@@ -33,6 +35,7 @@ import numpy as np
 
 from vljepa.data.cache import SCHEMA_VERSION, cached_dataset, config_fingerprint, dataset_cache_dir
 from vljepa.data.images import encode_png
+from vljepa.data.scene_captions_reworded import reworded_scene_captions
 from vljepa.data.scene_render import (
     COLOR_RGB,
     SHAPES,
@@ -57,7 +60,7 @@ OBJECT_FEATURE = {
 }
 SCENE_EXTRA_FEATURES = {"objects": datasets.List(OBJECT_FEATURE)}
 # Fields that do not change pixels: left out of the image fingerprint so ids/files stay stable.
-_NON_IMAGE_FIELDS = ("num_images", "captions_per_image", "questions_per_image")
+_NON_IMAGE_FIELDS = ("num_images", "captions_per_image", "questions_per_image", "caption_style")
 
 
 @dataclass
@@ -98,6 +101,13 @@ class SceneConfig:
     noise_std: float = field(default=6.0, metadata={"help": "Std of Gaussian pixel noise (0-255 scale)."})
     captions_per_image: int = field(default=4, metadata={"help": "Captions per image (at most 5)."})
     questions_per_image: int = field(default=6, metadata={"help": "Questions per image in scenes-vqa."})
+    caption_style: Literal["standard", "reworded"] = field(
+        default="standard",
+        metadata={
+            "help": "'standard': the training captions; 'reworded': the same facts in a grammar training never "
+            "uses (vljepa.data.scene_captions_reworded), for retrieval with captions in other words."
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.num_images < 0 or self.image_size < 32:
@@ -133,6 +143,8 @@ class SceneConfig:
             raise ValueError(f"repeat_probability must be in [0, 1), got {self.repeat_probability}")
         if self.color_jitter < 0 or self.noise_std < 0:
             raise ValueError("color_jitter and noise_std must be >= 0")
+        if self.caption_style not in ("standard", "reworded"):
+            raise ValueError(f"caption_style must be 'standard' or 'reworded', got {self.caption_style!r}")
         if not 1 <= self.captions_per_image <= 5 or self.questions_per_image < 1:
             raise ValueError("need 1 <= captions_per_image <= 5 and questions_per_image >= 1")
         # The largest objects must fit side by side with room to spare for rejection sampling.
@@ -203,12 +215,13 @@ def generate_scene(config: SceneConfig, split: str, index: int) -> dict[str, Any
     )
     text_rng = np.random.default_rng([config.seed, SCENE_SPLITS[split], index, 1])
     absent = [f"{c} {s}" for c in config.colors for s in config.shapes]
+    captioner = reworded_scene_captions if config.caption_style == "reworded" else scene_captions
     if split != "heldout":
         absent = [pair for pair in absent if pair not in config.heldout_pairs]
     return {
         "png": encode_png(image),
         "objects": objects,
-        "captions": scene_captions(objects, text_rng, config.captions_per_image),
+        "captions": captioner(objects, text_rng, config.captions_per_image),
         "questions": scene_questions(
             objects,
             text_rng,
@@ -314,6 +327,28 @@ def load_scenes(
     otherwise PNG bytes live in the rows. ``streaming``: an ``IterableDataset`` drawing on the fly.
     """
     return _load("captioning", split, use_cache, streaming, dict(config))
+
+
+def load_scenes_reworded(
+    split: str = "test", *, use_cache: bool = True, streaming: bool = False, **config: Any
+) -> datasets.Dataset | datasets.IterableDataset:
+    """The same scenes as :func:`load_scenes` (same images and ids for the same config), captioned in other
+    words (``caption_style="reworded"``): retrieval with captions training never phrased this way.
+
+    Evaluation only: ``split="train"`` is refused.
+    """
+    if split == "train":
+        raise ValueError(
+            "scenes-reworded is for evaluating retrieval in other words; its captions must never be trained on. "
+            "Use split='test' (or 'validation'/'heldout'), and 'scenes' to train."
+        )
+    if config.get("caption_style", "reworded") != "reworded":
+        raise ValueError("scenes-reworded always uses caption_style='reworded'; use 'scenes' for the others")
+    if isinstance(config.get("config"), SceneConfig):
+        config = {**config, "config": dataclasses.replace(config["config"], caption_style="reworded")}
+    else:
+        config = {**config, "caption_style": "reworded"}
+    return _load("captioning", split, use_cache, streaming, config)
 
 
 def load_scenes_vqa(

@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoTokenizer, PreTrainedConfig, PreTrainedTokenizerBase
 
+from jepa_core.atomic import atomic_path
 from vljepa.decoding.decoder_lm import build_scratch_lm, load_pretrained_lm, train_caption_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -293,7 +294,8 @@ class YDecoder(nn.Module):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.config.save_pretrained(directory)
-        save_file(self._saved_state(), str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+        with atomic_path(directory / WEIGHTS_NAME) as tmp:
+            save_file(self._saved_state(), str(tmp), metadata={"format": "pt"})
         # A subfolder: AutoTokenizer would otherwise read the decoder's config.json as an LM config.
         self.tokenizer.save_pretrained(directory / TOKENIZER_FOLDER)
         return directory

@@ -75,7 +75,7 @@ def load_gqa(
             answers = [reader.require(record, "answer", row, kind=str).strip()] if answered else []
             rows.append(
                 {
-                    "image": reader.image(images / f"{image_id}.jpg", row),
+                    "image": reader.image(images, f"{image_id}.jpg", row),
                     "question": question,
                     "answers": answers,
                     "question_type": detailed,

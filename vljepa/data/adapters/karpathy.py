@@ -77,9 +77,7 @@ def load_karpathy_captions(
             if reader.require(entry, "split", row) not in wanted:
                 continue
             filename = reader.require(entry, "filename", row, kind=str)
-            folder = (
-                image_root / reader.require(entry, "filepath", row, kind=str) if use_filepath else image_root
-            )
+            name = f"{reader.require(entry, 'filepath', row, kind=str)}/{filename}" if use_filepath else filename
             sentences = reader.require(entry, "sentences", row, kind=list)
             captions = []
             for number, sentence in enumerate(sentences):
@@ -94,7 +92,7 @@ def load_karpathy_captions(
             )
             rows.append(
                 {
-                    "image": reader.image(folder / filename, row),
+                    "image": reader.image(image_root, name, row),
                     "captions": captions,
                     "image_id": image_id,
                     "file_name": filename,

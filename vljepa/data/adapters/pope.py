@@ -70,7 +70,7 @@ def load_pope(
                 image = file_reader.require(record, "image", row, kind=str)
                 rows.append(
                     {
-                        "image": file_reader.image(images / image, row),
+                        "image": file_reader.image(images, image, row),
                         "question": file_reader.require(record, "text", row, kind=str),
                         "answers": [label],
                         "question_type": row_category,

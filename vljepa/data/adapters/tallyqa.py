@@ -64,7 +64,7 @@ def load_tallyqa(
             question_type = "count" if simple is None else ("simple" if simple else "complex")
             rows.append(
                 {
-                    "image": reader.image(images / image, row),
+                    "image": reader.image(images, image, row),
                     "question": reader.require(record, "question", row, kind=str),
                     "answers": [str(answer)],
                     "question_type": question_type,

@@ -125,7 +125,7 @@ def load_vqav2(
             file_name = f"COCO_{image_subtype}_{image_id:012d}.jpg"
             rows.append(
                 {
-                    "image": reader.image(image_folder / file_name, row),
+                    "image": reader.image(image_folder, file_name, row),
                     "question": question,
                     "answers": answers,
                     "question_type": question_type,

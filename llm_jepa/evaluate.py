@@ -8,7 +8,8 @@ system/user turns as the prompt). Scores per task (:mod:`eval.llm_tasks`): exact
 match and language equivalence side by side, with invalid regexes and timeouts counted; gsm8k: final-answer
 match; sql: execution match. So every task has the paper's strict string ``exact_match`` and, where one
 exists, its semantic score (:data:`SEMANTIC_SCORES`) side by side. Regex rows are parsed in the dialect their
-data source declares (``regex_dialect``; NL-RX's ``&`` / ``~`` only for ``nl-rx``). Writes ``metrics.json``, ``predictions.jsonl`` and the run metadata.
+data source declares (``regex_dialect``; NL-RX's ``&`` / ``~`` only for ``nl-rx``). Writes ``metrics.json``,
+``predictions.jsonl`` and the run metadata.
 
 >>> metrics = evaluate_model(model, tokenizer, dataset, batch_size=8, max_new_tokens=64)   # doctest: +SKIP
 >>> metrics["regex/semantic_equivalence"]   # doctest: +SKIP

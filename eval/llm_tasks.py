@@ -5,7 +5,8 @@
   (two regexes accepting exactly the same lines, decided on finite automata built with ``greenery``).
 * :func:`gsm8k_final_answer` / :func:`gsm8k_answer_match` - GSM8K: the number after ``####``.
 * :func:`sql_execution_match` - text-to-SQL: both queries run on the SQLite database (read-only, time and
-  size limited) and their result multisets compared (:mod:`eval.sql_execution`, re-exported here).
+  size limited) and their results compared: in order when the gold query's outermost statement has
+  ``ORDER BY``, as multisets otherwise (:mod:`eval.sql_execution`, re-exported here).
 
 Functions that can fail on bad input also come as a ``*_outcome`` variant returning a status string, so that
 runners can count invalid predictions, errors and timeouts instead of hiding them in a zero.
@@ -46,6 +47,7 @@ from eval.sql_execution import (  # noqa: F401  (re-exported: text-to-SQL scorin
     sql_execution_match,
     sql_execution_outcome,
     sql_execution_verdict,
+    sql_orders_rows,
 )
 
 RegexDialect = Literal["nl-rx", "standard"]
@@ -101,8 +103,11 @@ class _RegexParser:
         complement := '~' complement | atom     # nl-rx dialect only
         atom   := '(' union ')' | '(?:' union ')' | '[...]' | '.' | '\\x' | literal character
 
-    Character classes and escapes are handed to ``greenery.parse``. Anchors (``^``, ``$``) and word
-    boundaries (``\\b``) have no meaning for a whole-line language and are rejected.
+    Character classes and escapes are handed to ``greenery.parse``. Regexes match whole lines, so an anchor
+    where it can only match the line's start (``^`` before anything is consumed: ``^abc``, ``(^a|^b)c``) or end
+    (``$`` after everything: ``abc$``, ``a(b$|c$)``) is a no-op and accepted; an anchor anywhere else
+    (``a^b``, ``(a$)b``, ``(^a)*``) and word boundaries (``\\b``) have no whole-line automaton and are
+    rejected as unsupported.
     """
 
     def __init__(self, text: str, dialect: RegexDialect) -> None:
@@ -110,6 +115,7 @@ class _RegexParser:
             raise ValueError(f"unknown regex dialect {dialect!r}; choose 'nl-rx' or 'standard'")
         self.text, self.pos, self.dialect, self.depth = text, 0, dialect, 0
         self.special = _SPECIAL | (_NLRX_OPERATORS if dialect == "nl-rx" else set())
+        self.anchors = 0  # anchors consumed so far (a repeated part must hold none)
 
     def enter(self) -> None:
         """One level deeper (a group or a complement); past :data:`MAX_REGEX_NESTING` it is :class:`LimitExceeded`."""
@@ -124,37 +130,53 @@ class _RegexParser:
         return self.text[self.pos] if self.pos < len(self.text) else ""
 
     def parse(self):
-        fsm = self.union()
+        fsm, _ = self.union(at_start=True)
         if self.pos != len(self.text):
             raise self.fail(f"unexpected {self.peek()!r}")
         return fsm
 
-    def union(self):
-        fsm = self.intersection()
+    # Each level returns (fsm, ends): ``ends`` when a '$' closed it, so nothing may follow it.
+
+    def union(self, at_start: bool):
+        fsm, ends = self.intersection(at_start)
         while self.peek() == "|":
             self.pos += 1
-            fsm = fsm.union(self.intersection())
-        return fsm
+            other, other_ends = self.intersection(at_start)
+            fsm, ends = fsm.union(other), ends or other_ends
+        return fsm, ends
 
-    def intersection(self):
-        fsm = self.concatenation()
+    def intersection(self, at_start: bool):
+        fsm, ends = self.concatenation(at_start)
         while self.dialect == "nl-rx" and self.peek() == "&":
             self.pos += 1
-            fsm = fsm.intersection(self.concatenation())
-        return fsm
+            other, other_ends = self.concatenation(at_start)
+            fsm, ends = fsm.intersection(other), ends or other_ends
+        return fsm, ends
 
-    def concatenation(self):
+    def concatenation(self, at_start: bool):
         from greenery import EPSILON
 
-        parts = []
+        parts, ends = [], False
         while self.peek() not in ("", ")", "|") and not (self.dialect == "nl-rx" and self.peek() == "&"):
-            parts.append(self.repeat())
-        return EPSILON.concatenate(*parts) if parts else EPSILON
+            char = self.peek()
+            if ends and char != "$":
+                raise self.fail("'$' is followed by more of the regex (only a final '$' is supported)")
+            if char in ("^", "$"):
+                if char == "^" and not (at_start and not parts):
+                    raise self.fail("'^' after the start of the line (only a leading '^' is supported)")
+                self.pos += 1
+                self.anchors += 1
+                ends = ends or char == "$"
+                continue
+            fsm, ends = self.repeat(at_start and not parts)
+            parts.append(fsm)
+        return (EPSILON.concatenate(*parts) if parts else EPSILON), ends
 
-    def repeat(self):
+    def repeat(self, at_start: bool):
         from greenery import EPSILON
 
-        fsm = self.complement()
+        anchors_before = self.anchors
+        fsm, ends = self.complement(at_start)
         while True:
             char = self.peek()
             if char in ("*", "+", "?"):
@@ -163,7 +185,9 @@ class _RegexParser:
             elif char == "{":
                 low, high = self.bounds()
             else:
-                return fsm
+                return fsm, ends
+            if self.anchors != anchors_before:
+                raise self.fail("an anchor inside a repeated part is not supported")
             if self.peek() == "?":  # lazy quantifier: same language
                 self.pos += 1
             optional = fsm.star() if high is None else EPSILON.union(fsm).times(high - low)
@@ -186,30 +210,28 @@ class _RegexParser:
             raise self.fail(f"repetition {{{low},{high}}} has max < min")
         return low, high
 
-    def complement(self):
+    def complement(self, at_start: bool):
         if self.dialect == "nl-rx" and self.peek() == "~":
             self.pos += 1
             self.enter()
-            fsm = self.complement().everythingbut()
+            fsm, ends = self.complement(at_start)
             self.depth -= 1
-            return fsm
-        return self.atom()
+            return fsm.everythingbut(), ends
+        return self.atom(at_start)
 
-    def atom(self):
+    def atom(self, at_start: bool):
         from greenery import parse
 
         char = self.peek()
         if char == "(":
             self.pos += 3 if self.text.startswith("(?:", self.pos) else 1
             self.enter()
-            fsm = self.union()
+            fsm, ends = self.union(at_start)
             if self.peek() != ")":
                 raise self.fail("unclosed group")
             self.pos += 1
             self.depth -= 1
-            return fsm
-        if char in ("^", "$"):
-            raise self.fail("anchors are not supported (regexes match whole lines)")
+            return fsm, ends
         if char == "[":
             end = self.class_end()
             token = self.text[self.pos : end]
@@ -228,7 +250,7 @@ class _RegexParser:
         except Exception as err:  # greenery raises its own NoMatch / ValueError family
             raise self.fail(f"cannot parse {token!r} ({err})") from err
         self.pos += len(token)
-        return fsm
+        return fsm, False
 
     def class_end(self) -> int:
         index = self.pos + 1
@@ -364,8 +386,12 @@ def normalize_number(text: str) -> str | None:
 
 
 def gsm8k_final_answer(text: str) -> str | None:
-    """The final answer of a GSM8K-style solution: the number after the last ``####`` (else the last
-    ``\\boxed{...}``), normalised by :func:`normalize_number`. None when there is no marked answer.
+    """The final answer of a GSM8K-style solution, normalised by :func:`normalize_number`; None when there is
+    no marked answer.
+
+    Rule: take the rest of the line after the last ``####`` (else the last ``\\boxed{...}``); when it holds
+    an ``=``, keep only what follows the last ``=`` (``#### 3 + 4 = 7`` -> ``7``: the result, not the first
+    operand); the answer is the first number of what is left (``#### $1,200 total`` -> ``1200``).
 
     Unmarked text is not searched for a trailing number: a model that does not state its answer the
     trained way scores no answer rather than a lucky guess.
@@ -373,7 +399,7 @@ def gsm8k_final_answer(text: str) -> str | None:
     for pattern in (_FINAL_MARKER, _BOXED):
         found = pattern.findall(text)
         if found:
-            return normalize_number(found[-1])
+            return normalize_number(found[-1].rsplit("=", 1)[-1])
     return None
 
 

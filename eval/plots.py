@@ -162,3 +162,31 @@ def plot_confusion_matrix(
                     )
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of row")
     return _save(fig, path)
+
+
+def plot_step_curves(
+    curves: Mapping[str, Sequence[tuple[Sequence[float], Sequence[float]]]],
+    path: str | Path,
+    *,
+    ylabel: str,
+    title: str,
+) -> Path:
+    """One colour per group (e.g. per arm): each run's ``(steps, values)`` as a thin line, and the mean over
+    the runs at the steps they all logged as a thick one."""
+    fig = Figure(figsize=(7, 4))
+    ax = fig.add_subplot()
+    for index, (label, runs) in enumerate(curves.items()):
+        color = f"C{index}"
+        for steps, values in runs:
+            ax.plot(steps, values, color=color, alpha=0.25, linewidth=0.8)
+        shared = sorted(set.intersection(*(set(steps) for steps, _ in runs))) if runs else []
+        if shared:
+            lookup = [dict(zip(steps, values)) for steps, values in runs]
+            mean = [float(np.mean([run[step] for run in lookup])) for step in shared]
+            ax.plot(shared, mean, color=color, linewidth=2, label=f"{label} (mean of {len(runs)})")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if curves:
+        ax.legend()
+    return _save(fig, path)

@@ -11,6 +11,7 @@ one value via ``SQLITE_LIMIT_LENGTH``, rows and bytes read back, SQLite's heap v
 from __future__ import annotations
 
 import contextlib
+import re
 import sqlite3
 import time
 from collections import Counter
@@ -95,10 +96,37 @@ def run_sql_readonly(sql: str, db_path: str | Path, *, timeout_s: float = 5.0) -
         connection.close()
 
 
+# string literals, quoted identifiers and comments: blanked out before looking for ORDER BY
+_SQL_SKIPPED = re.compile(
+    r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|`[^`]*`|\[[^\]]*\]|--[^\n]*|/\*.*?(?:\*/|$)", re.DOTALL
+)
+_ORDER_BY = re.compile(r"\border\s+by\b", re.IGNORECASE)
+
+
+def sql_orders_rows(sql: str) -> bool:
+    """True when the query's outermost statement has ``ORDER BY`` (so its row order is part of the answer).
+
+    String literals, quoted identifiers and comments are blanked out, and only text outside every
+    parenthesis counts: ``ORDER BY`` in a subquery or a window (``OVER (ORDER BY ...)``) does not order the
+    result.
+    """
+    text = _SQL_SKIPPED.sub(" ", sql)
+    depth, outer = 0, []
+    for char in text:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth = max(0, depth - 1)
+        elif depth == 0:
+            outer.append(char)
+    return bool(_ORDER_BY.search("".join(outer)))
+
+
 def sql_execution_verdict(
     prediction: str, reference: str, db_path: str | Path, *, timeout_s: float = 5.0
 ) -> Verdict:
-    """Run both queries read-only and compare their results as multisets of rows (order ignored); the outcome
+    """Run both queries read-only and compare their results: as ordered lists of rows when the gold query's
+    outermost statement has ``ORDER BY`` (:func:`sql_orders_rows`), else as multisets (order ignored); the outcome
     and, for errors, timeouts and ``over_limit``, the reason."""
     try:
         expected = run_sql_readonly(reference, db_path, timeout_s=timeout_s)
@@ -114,18 +142,21 @@ def sql_execution_verdict(
         return Verdict("over_limit", str(err)[:300])
     except (sqlite3.Error, ValueError, OverflowError, MemoryError) as err:
         return Verdict("prediction_error", f"{type(err).__name__}: {err}"[:300])
+    if sql_orders_rows(reference):
+        return Verdict("match" if predicted == expected else "mismatch")
     return Verdict("match" if Counter(predicted) == Counter(expected) else "mismatch")
 
 
 def sql_execution_outcome(
     prediction: str, reference: str, db_path: str | Path, *, timeout_s: float = 5.0
 ) -> SqlOutcome:
-    """Run both queries read-only and compare their results as multisets of rows (order ignored)."""
+    """:func:`sql_execution_verdict`'s outcome (rows compared in order only when the gold query orders them)."""
     return sql_execution_verdict(prediction, reference, db_path, timeout_s=timeout_s).outcome
 
 
 def sql_execution_match(
     prediction: str, reference: str, db_path: str | Path, *, timeout_s: float = 5.0
 ) -> bool:
-    """True when both queries return the same multiset of rows; errors and timeouts give False."""
+    """True when both queries return the same rows (in the same order if the gold query orders them); errors
+    and timeouts give False."""
     return sql_execution_outcome(prediction, reference, db_path, timeout_s=timeout_s) == "match"

@@ -6,7 +6,10 @@
 Generation is batched greedy decoding (left padding, the chat template with the generation prompt, only the
 system/user turns as the prompt). Scores per task (:mod:`eval.llm_tasks`): exact match always; regex: string
 match and language equivalence side by side, with invalid regexes and timeouts counted; gsm8k: final-answer
-match; sql: execution match. Writes ``metrics.json``, ``predictions.jsonl`` and the run metadata.
+match; sql: execution match. So every task has the paper's strict string ``exact_match`` and, where one
+exists, its semantic score (:data:`SEMANTIC_SCORES`) side by side. Regex rows are parsed in the dialect their
+data source declares (``regex_dialect``; NL-RX's ``&`` / ``~`` only for ``nl-rx``). Writes ``metrics.json``,
+``predictions.jsonl`` and the run metadata.
 
 >>> metrics = evaluate_model(model, tokenizer, dataset, batch_size=8, max_new_tokens=64)   # doctest: +SKIP
 >>> metrics["regex/semantic_equivalence"]   # doctest: +SKIP
@@ -38,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 # Per-task accuracy-type scores (fractions in [0, 1]); other metric keys are counts.
 SCORE_NAMES = ("exact_match", "string_match", "semantic_equivalence", "answer_match", "execution_match")
+# The task's semantic score beside the strict exact_match (tasks not listed have only exact_match).
+SEMANTIC_SCORES = {"regex": "semantic_equivalence", "gsm8k": "answer_match", "sql": "execution_match"}
 
 
 @dataclass
@@ -171,7 +176,11 @@ def _score_task(record: dict[str, Any], row: dict[str, Any], prediction: str, *,
                 sql_timeout_s: float) -> None:
     """Add the task's scores, its outcome and (for over_limit / errors) the reason to ``record``."""
     if row["task"] == "regex":
-        verdict = regex_equivalence_verdict(prediction, row["reference"], timeout_s=regex_timeout_s)
+        # the syntax the row's data source declares (NL-RX's & and ~ only for NL-RX-style data)
+        dialect = row.get("regex_dialect") or "standard"
+        verdict = regex_equivalence_verdict(
+            prediction, row["reference"], dialect=dialect, timeout_s=regex_timeout_s
+        )
         record.update(
             string_match=float(regex_string_match(prediction, row["reference"])),
             semantic_equivalence=float(verdict.outcome == "equivalent"),

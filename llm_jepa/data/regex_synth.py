@@ -226,6 +226,7 @@ def regex_synth_examples(
                 reference=regex,
                 messages=build_messages(system, description, regex),
                 origin=RowOrigin(f"regex-synth(seed={seed})", produced),
+                regex_dialect=operators,
             )
             continue
         fruitless += 1

@@ -111,6 +111,21 @@ def test_scoring_hand_cases(mixed_rows):
     assert is_score("regex/semantic_equivalence") and not is_score("regex/invalid_predictions")
 
 
+@pytest.mark.parametrize(
+    ("dialect", "outcome"),
+    [
+        ("nl-rx", "equivalent"),  # ~(...) is NL-RX's "not": lines without an a
+        ("standard", "different"),  # '~' is a literal character
+        (None, "different"),  # rows without a declared dialect are standard regexes
+    ],
+)
+def test_regex_rows_are_parsed_in_their_sources_dialect(dialect, outcome):
+    example = row("regex", "lines without an a", "[^a]*")
+    if dialect is not None:
+        example["regex_dialect"] = dialect
+    assert score_example(example, "~(.*a.*)")["regex_outcome"] == outcome
+
+
 class EchoModel:
     """Stands in for a causal LM: records the prompts and answers with fixed token ids."""
 

@@ -12,7 +12,8 @@ own "Couldn't load custom C++ ops" error. Nothing is replaced silently.
 
 This module is deliberately standalone (stdlib + torch only, imported lazily): ``make install`` adds a
 ``.pth`` file that calls :func:`install_import_hook` at interpreter start-up, which costs nothing until
-``torchvision`` is first imported, so ``accelerate launch`` and plain scripts work too.
+``torchvision`` is first imported (probing whether it is installed costs nothing either), so
+``accelerate launch`` and plain scripts work too.
 """
 
 from __future__ import annotations
@@ -59,14 +60,43 @@ def declare_missing_ops() -> bool:
     return True
 
 
+class _DeclareFirstLoader(importlib.abc.Loader):
+    """Wraps torchvision's own loader: declares the schemas just before torchvision's code runs."""
+
+    def __init__(self, loader) -> None:
+        self._loader = loader
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _TorchvisionFinder)]
+        declare_missing_ops()
+        self._loader.exec_module(module)
+
+    def __getattr__(self, name):  # resource readers, get_source, ...: torchvision's own loader answers
+        return getattr(self._loader, name)
+
+
 class _TorchvisionFinder(importlib.abc.MetaPathFinder):
-    """Runs :func:`declare_missing_ops` once, just before ``torchvision`` is first imported."""
+    """Runs :func:`declare_missing_ops` once, just before ``torchvision`` is first executed.
+
+    Only the import itself pays: an availability probe (``importlib.util.find_spec("torchvision")``, which
+    transformers makes on import) gets torchvision's spec with a wrapped loader and imports nothing.
+    """
 
     def find_spec(self, name, path=None, target=None):
-        if name == "torchvision":
-            sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _TorchvisionFinder)]
-            declare_missing_ops()
-        # returning None lets the regular finders import torchvision itself
+        if name != "torchvision":
+            return None
+        for finder in sys.meta_path:
+            if isinstance(finder, _TorchvisionFinder) or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                if spec.loader is not None and not isinstance(spec.loader, _DeclareFirstLoader):
+                    spec.loader = _DeclareFirstLoader(spec.loader)
+                return spec
+        return None  # not installed: the regular finders report it as usual
 
 
 def install_import_hook() -> None:

@@ -2,7 +2,9 @@
 
 ``parse_config((ModelArgs, TrainArgs), ["recipe.yaml", "--learning_rate", "1e-4"])`` reads the YAML,
 rejects unknown keys (naming the file, the key and the closest valid name), uses the YAML values as
-defaults of an :class:`transformers.HfArgumentParser` and lets command-line flags override them.
+defaults of an :class:`transformers.HfArgumentParser` and lets command-line flags override them. The recipe
+may also be given as ``--config FILE`` (trl's spelling) instead of the first argument. ``--help`` lists every
+field with its help string, grouped by dataclass.
 Every recipe value is type-checked against its field first (``per_device_train_batch_size: 2.5`` or ``"eight"``
 is a :class:`ConfigError` naming the file and the field); command-line values are converted by argparse, which
 names the flag. Booleans are ``true``/``false`` (or ``1``/``0``) in both places: ``"yes"`` is refused rather than
@@ -23,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from transformers import HfArgumentParser
 
 
 class ConfigError(ValueError):
@@ -159,20 +160,81 @@ def check_types(data: dict[str, Any], dataclass_types: Sequence[type], source: s
     return checked
 
 
-def parse_config(dataclass_types: Sequence[type], argv: Sequence[str] | None = None) -> tuple[Any, ...]:
-    """Parse ``[RECIPE.yaml] [--field value ...]`` into one instance per dataclass type.
+def _aliases(dataclass_types: Sequence[type]) -> dict[str, str]:
+    """``{alias: field name}`` for fields declaring ``metadata={"aliases": [...]}`` (HfArgumentParser's own key)."""
+    aliases: dict[str, str] = {}
+    for dtype in dataclass_types:
+        for f in dataclasses.fields(dtype):
+            names = f.metadata.get("aliases", [])
+            for alias in [names] if isinstance(names, str) else names:
+                aliases[alias.lstrip("-")] = f.name
+    return aliases
 
-    The recipe, when given, must be the first argument. Later flags win over recipe values.
+
+def _pop_config_flag(argv: list[str]) -> str | None:
+    """Remove ``--config FILE`` / ``--config=FILE`` from argv; return FILE (None when absent)."""
+    found: list[str] = []
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        if arg == "--config":
+            if index + 1 >= len(argv) or argv[index + 1].startswith("-"):
+                raise ConfigError("--config needs a recipe file: --config RECIPE.yaml")
+            found.append(argv[index + 1])
+            del argv[index:index + 2]
+        elif arg.startswith("--config="):
+            found.append(arg.split("=", 1)[1])
+            del argv[index]
+        else:
+            index += 1
+    if len(found) > 1:
+        raise ConfigError(f"--config given {len(found)} times ({', '.join(found)}); give one recipe")
+    return found[0] if found else None
+
+
+def _group_help(parser: argparse.ArgumentParser, dataclass_types: Sequence[type]) -> None:
+    """Move each dataclass's flags into an argument group titled after it, so ``--help`` reads by concept."""
+    default_group = parser._optionals  # argparse's "options" group, where HfArgumentParser puts the flags
+    for dtype in dataclass_types:
+        names = {f.name for f in dataclasses.fields(dtype) if f.init}
+        summary = (dtype.__doc__ or "").strip().splitlines()
+        group = parser.add_argument_group(dtype.__name__, summary[0] if summary else None)
+        for action in list(default_group._group_actions):
+            if action.dest in names:
+                default_group._group_actions.remove(action)
+                group._group_actions.append(action)
+
+
+def parse_config(dataclass_types: Sequence[type], argv: Sequence[str] | None = None) -> tuple[Any, ...]:
+    """Parse ``[RECIPE.yaml] [--config RECIPE.yaml] [--field value ...]`` into one instance per dataclass type.
+
+    The recipe, when given, is the first argument or the value of ``--config`` (not both). Later flags win over
+    recipe values. A recipe key may use a field's alias (``resume_from_checkpoint`` for ``resume``).
     """
+    from transformers import HfArgumentParser  # here, not at module level: `vljepa --help` stays fast
+
+    if "config" in _field_names(dataclass_types):
+        raise TypeError("a config dataclass may not define a field named 'config' (it is the --config flag)")
     argv = list(argv or [])
+    config_file = _pop_config_flag(argv)
     recipe: dict[str, Any] = {}
     source = "command line"
     if argv and not argv[0].startswith("-"):
-        source = argv.pop(0)
+        if config_file is not None:
+            raise ConfigError(f"two recipes: {argv[0]!r} (first argument) and --config {config_file!r}; give one")
+        config_file = argv.pop(0)
+    if config_file is not None:
+        source = config_file
         recipe = load_recipe(source)
+        aliases = _aliases(dataclass_types)
+        recipe = {aliases.get(key, key): value for key, value in recipe.items()}
         check_keys(recipe, dataclass_types, source)
         recipe = check_types(recipe, dataclass_types, source)
     parser = HfArgumentParser(list(dataclass_types))
+    # Listed for --help only: the flag was taken out of argv above.
+    parser.add_argument("--config", metavar="RECIPE.yaml", default=argparse.SUPPRESS,
+                        help="Recipe file (instead of the first argument).")
+    _group_help(parser, dataclass_types)
     hints = _field_types(dataclass_types)
     for action in parser._actions:
         if action.dest in recipe:

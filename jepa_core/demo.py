@@ -41,6 +41,9 @@ def _load(model_id: str, path: Path) -> str:
         return f"SentenceTransformer, {model.get_embedding_dimension()}-d embeddings"
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
+    from jepa_core.compat import ensure_torchvision_importable
+
+    ensure_torchvision_importable()  # vision backbones (timm) import torchvision (see jepa_core.compat)
     config = AutoConfig.from_pretrained(path)
     is_lm = any(a.endswith("ForCausalLM") for a in (config.architectures or []))
     model = (AutoModelForCausalLM if is_lm else AutoModel).from_pretrained(path)

@@ -49,6 +49,9 @@ def _seed(seed: int) -> None:
 
 def tiny_vision_model(root: str | Path, kind: VisionKind = "clip", *, seed: int = 0) -> Path:
     """Save a tiny random vision backbone plus its image processor; return the folder."""
+    from jepa_core.compat import ensure_torchvision_importable
+
+    ensure_torchvision_importable()  # transformers' image processors import torchvision (see jepa_core.compat)
     from transformers import (
         BitImageProcessor,
         CLIPImageProcessor,
@@ -83,9 +86,6 @@ def tiny_vision_model(root: str | Path, kind: VisionKind = "clip", *, seed: int 
             image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225],
         )
     elif kind == "timm":
-        from jepa_core.compat import ensure_torchvision_importable
-
-        ensure_torchvision_importable()
         from transformers import TimmWrapperConfig, TimmWrapperImageProcessor, TimmWrapperModel
 
         cfg = TimmWrapperConfig(

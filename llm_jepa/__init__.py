@@ -1,6 +1,6 @@
 """LLM-JEPA on the Hugging Face stack (arXiv 2509.14252): ``gamma * L_LM + lambda * d(Pred(Enc(Text)), Enc(Code))``.
 
-Importing the package applies ``jepa_core``'s environment shims first. Public names are imported lazily so
+Importing the package defines names only (no torch import). Public names are imported lazily so
 ``llm-jepa --help`` stays fast:
 
 * :func:`llm_jepa.run.run_training` - recipe + overrides -> trained output folder
@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import importlib
 from typing import Any
-
-import jepa_core  # noqa: F401  (torchvision workaround must run before timm / transformers vision imports)
 
 _LAZY = {
     "run_training": "llm_jepa.run",

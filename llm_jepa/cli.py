@@ -40,8 +40,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return parsed
     command, rest = parsed
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    import jepa_core  # noqa: F401  (torchvision workaround before anything imports timm)
-
     module_name, function_name = SUBCOMMANDS[command]
     function = getattr(importlib.import_module(module_name), function_name)
     result = function(rest, **KEYWORDS.get(command, {}))

@@ -14,8 +14,6 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-import jepa_core  # noqa: F401  (environment shims before timm/transformers vision code)
-
 _EXPORTS = {
     "VLJEPAConfig": "vljepa.configuration",
     "VLJEPAModel": "vljepa.modeling",

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import jepa_core  # noqa: F401  (torchvision workaround before timm)
 from jepa_core.cli import setup_logging, split_subcommand
 from jepa_core.config import ConfigError, parse_config
 
@@ -97,10 +96,12 @@ def _is_main_process() -> bool:
 
 def train_command(argv: Sequence[str]) -> int:
     from vljepa.training.arguments import VLJEPAModelArguments, VLJEPATrainingArguments
+
+    model_args, training_args = parse_config((VLJEPAModelArguments, VLJEPATrainingArguments), list(argv))
+    # The trainer (timm, torchvision, accelerate) is imported after parsing, so that `train --help` stays quick.
     from vljepa.training.checkpointing import check_output_dir
     from vljepa.training.trainer import VLJEPATrainer
 
-    model_args, training_args = parse_config((VLJEPAModelArguments, VLJEPATrainingArguments), list(argv))
     check_output_dir(training_args.output_dir, resume=training_args.resume)  # before the log file is opened
     setup_logging(Path(training_args.output_dir) / "train.log", main_process=_is_main_process())
     metrics = VLJEPATrainer(model_args, training_args, argv=["vljepa", "train", *argv]).train()

@@ -82,7 +82,9 @@ def _package_weights_path() -> Path:
 
 def convert(output_dir: Path) -> ConversionReport:
     """Write a TimmWrapper folder for ``timm/tf_efficientnet_lite0.in1k`` into ``output_dir``."""
-    # jepa_core (a parent package of this module) has already applied its torchvision workaround.
+    from jepa_core.compat import ensure_torchvision_importable
+
+    ensure_torchvision_importable()  # timm imports torchvision (see jepa_core.compat for why this is needed)
     import timm
     from transformers import TimmWrapperConfig, TimmWrapperForImageClassification
 

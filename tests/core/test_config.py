@@ -95,3 +95,40 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
         atomic_write_text(target, "new")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+@dataclass
+class AliasArgs:
+    """Arguments with an alias."""
+
+    resume: bool = field(default=False, metadata={"help": "resume", "aliases": ["--resume_from_checkpoint"]})
+
+
+def test_config_flag_is_the_recipe(tmp_path):
+    recipe = _recipe(tmp_path, {"model_name": "m", "lr": 0.5})
+    for argv in (["--config", recipe, "--lr", "0.25"], ["--lr", "0.25", f"--config={recipe}"]):
+        model, train = parse_config((ModelArgs, TrainArgs), argv)
+        assert model.model_name == "m" and train.lr == 0.25
+    with pytest.raises(ConfigError, match="two recipes"):
+        parse_config((ModelArgs, TrainArgs), [recipe, "--config", recipe])
+    with pytest.raises(ConfigError, match="--config needs a recipe file"):
+        parse_config((ModelArgs, TrainArgs), ["--config"])
+    with pytest.raises(ConfigError, match="given 2 times"):
+        parse_config((ModelArgs, TrainArgs), ["--config", recipe, "--config", recipe])
+
+
+def test_alias_flag_and_recipe_key(tmp_path):
+    assert parse_config((AliasArgs,), ["--resume_from_checkpoint", "true"])[0].resume is True
+    assert parse_config((AliasArgs,), ["--resume", "true"])[0].resume is True
+    assert parse_config((AliasArgs,), [_recipe(tmp_path, {"resume_from_checkpoint": True})])[0].resume is True
+
+
+def test_help_groups_fields_by_dataclass(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse_config((ModelArgs, TrainArgs, AliasArgs), ["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out.split("\n\n", 1)[1]  # after the usage line
+    assert "--config RECIPE.yaml" in text
+    assert text.index("ModelArgs:") < text.index("--hidden") < text.index("TrainArgs:") < text.index("--lr")
+    assert text.index("AliasArgs:") < text.index("--resume_from_checkpoint")
+    assert "Arguments with an alias." in text and "learning rate" in text

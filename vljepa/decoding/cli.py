@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import jepa_core  # noqa: F401  (torchvision workaround before timm)
 from jepa_core.config import ConfigError, parse_config
 from vljepa.data.images import BadInputError, BadInputReport
 

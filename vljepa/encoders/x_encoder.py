@@ -24,7 +24,15 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
-from transformers import AutoImageProcessor, AutoModel
+
+from jepa_core.compat import ensure_torchvision_importable
+
+# transformers' image code (image_utils) and timm import torchvision; a CUDA torchvision wheel beside a CPU torch
+# fails at import unless its op schemas are declared first (jepa_core.compat says why). This module is where
+# VL-JEPA first needs torchvision, so the workaround runs here and not on `import jepa_core`.
+ensure_torchvision_importable()
+
+from transformers import AutoImageProcessor, AutoModel  # noqa: E402
 
 logger = logging.getLogger(__name__)
 

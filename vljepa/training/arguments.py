@@ -144,7 +144,12 @@ class VLJEPATrainingArguments:
 
     output_dir: str = _help("Run directory (config, logs, checkpoints, metrics.json, model/).", default="runs/vljepa")
     seed: int = _help("Random seed (model init, data order).", default=0)
-    resume: bool = _help("Resume from the latest complete checkpoint in output_dir/checkpoints.", default=False)
+    resume: bool = field(
+        default=False,
+        metadata={"help": "Resume from the latest complete checkpoint in output_dir/checkpoints. Also spelled "
+                  "--resume_from_checkpoint (the transformers name; a recipe may use either key).",
+                  "aliases": ["--resume_from_checkpoint"]},
+    )
 
     # --- data stages -----------------------------------------------------------------------------------
     caption_dataset: str | None = _help("Captioning dataset for the query-free stage (None: skip).", default=None)

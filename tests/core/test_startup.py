@@ -12,10 +12,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _env(**extra: str) -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]), **extra)
+
+
 def _run(code: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    return subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True, text=True, env=env,
-                          cwd=ROOT, timeout=120)
+    return subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True, text=True,
+                          env=_env(), cwd=ROOT, timeout=120, check=False)
 
 
 def test_importing_the_packages_imports_no_heavy_library():
@@ -45,9 +48,7 @@ def test_help_of_train_lists_every_field_with_its_help():
     from vljepa.training.arguments import VLJEPAModelArguments, VLJEPATrainingArguments
 
     result = subprocess.run([sys.executable, "-m", "vljepa.cli", "train", "--help"], capture_output=True, text=True,
-                            cwd=ROOT, timeout=300,
-                            env=dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-                                     COLUMNS="400"))
+                            cwd=ROOT, timeout=300, env=_env(COLUMNS="400"), check=False)
     assert result.returncode == 0, result.stderr
     text = " ".join(result.stdout.split())
     for dtype in (VLJEPAModelArguments, VLJEPATrainingArguments):

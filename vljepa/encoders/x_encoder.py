@@ -32,7 +32,7 @@ from jepa_core.compat import ensure_torchvision_importable
 # VL-JEPA first needs torchvision, so the workaround runs here and not on `import jepa_core`.
 ensure_torchvision_importable()
 
-from transformers import AutoImageProcessor, AutoModel  # noqa: E402
+from transformers import AutoImageProcessor, AutoModel
 
 logger = logging.getLogger(__name__)
 

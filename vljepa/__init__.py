@@ -6,7 +6,9 @@ sentence-transformers target encoder; plus a CLIP/LiT dual-encoder baseline with
     >>> model = VLJEPAModel.from_pretrained("runs/demo/vljepa/model")          # doctest: +SKIP
     >>> model.answer([image], ["what color is the shape?"], ["red", "blue", "green"])
 
-Attributes are imported lazily, so ``import vljepa.data`` stays light.
+Attributes are imported lazily, so ``import vljepa`` imports no torch. ``AutoConfig`` / ``AutoModel`` load saved
+folders once :mod:`vljepa.modeling` is imported (``from vljepa import VLJEPAModel``) or after
+``vljepa.register_auto_classes()`` (see :mod:`vljepa.auto`).
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ _EXPORTS = {
     "FeatureCache": "vljepa.training.feature_cache",
     "VLJEPALossOutput": "vljepa.losses",
     "load_pretrained": "vljepa.persistence",
+    "register_auto_classes": "vljepa.auto",
 }
 
 __all__ = [  # the names of _EXPORTS
     "DualEncoderConfig", "DualEncoderModel", "FeatureCache", "VLJEPAConfig", "VLJEPALossOutput", "VLJEPAModel",
-    "VLJEPAOutput", "load_pretrained",
+    "VLJEPAOutput", "load_pretrained", "register_auto_classes",
 ]
 
 

@@ -17,6 +17,7 @@ from PIL import Image
 from torch import nn
 from transformers import PreTrainedConfig
 
+from vljepa.auto import register_auto_class
 from vljepa.encoders.x_encoder import VisualInput, XEncoder
 from vljepa.encoders.y_encoder import YEncoder
 from vljepa.inference import (
@@ -240,3 +241,6 @@ class DualEncoderModel(PersistenceMixin, TextCandidatesMixin, nn.Module):
         if queries is not None and any(queries):
             raise ValueError("DualEncoderModel.rank_texts cannot condition the image side on a query")
         return rank(self.embed_images(images, batch_size=batch_size), self.embed_texts(texts, batch_size=batch_size))
+
+
+register_auto_class(DualEncoderConfig, DualEncoderModel)  # AutoConfig / AutoModel.from_pretrained (see vljepa.auto)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from vljepa.auto import register_auto_class
 from vljepa.configuration import VLJEPAConfig
 from vljepa.encoders.predictor import Predictor, fresh_predictor, predictor_from_pretrained_lm
 from vljepa.encoders.x_encoder import VisualInput, XEncoder
@@ -291,19 +293,13 @@ class VLJEPAModel(PersistenceMixin, TextCandidatesMixin, nn.Module):
             self.decoder.save_pretrained(directory / DECODER_FOLDER)
         return directory
 
-    @classmethod
-    def from_pretrained(cls, model_id_or_path, *, revision: str | None = None, device=None):
-        """Load a saved model; a ``decoder/`` subfolder, when present, is attached as its Y-decoder."""
-        from vljepa.persistence import resolve as resolve_folder
-
-        folder = resolve_folder(str(model_id_or_path), revision)  # once: a Hub id is downloaded here
-        model = super().from_pretrained(folder, device=device)
+    def load_extras(self, folder: Path) -> None:
+        """A ``decoder/`` subfolder of a saved model, when present, is attached as its Y-decoder."""
         if (folder / DECODER_FOLDER / "config.json").is_file():
             from vljepa.decoding.decoder import YDecoder
 
-            model.attach_decoder(YDecoder.from_pretrained(folder / DECODER_FOLDER))
-            model.decoder.eval()
-        return model
+            self.attach_decoder(YDecoder.from_pretrained(folder / DECODER_FOLDER))
+            self.decoder.eval()
 
 
 def _check_recorded_dim(config: VLJEPAConfig, name: str, actual: int) -> None:
@@ -314,3 +310,6 @@ def _check_recorded_dim(config: VLJEPAConfig, name: str, actual: int) -> None:
             "revision does not match the one this model was trained with"
         )
     setattr(config, name, actual)
+
+
+register_auto_class(VLJEPAConfig, VLJEPAModel)  # AutoConfig / AutoModel.from_pretrained (see vljepa.auto)

@@ -50,6 +50,75 @@ def recorded_revision(folder: Path, requested: str | None) -> str | None:
     return None
 
 
+# Keyword arguments AutoModel.from_pretrained passes on that do not apply to these models (no remote code, no
+# adapters, no proxies of our own: huggingface_hub reads its proxy settings from the environment).
+_IGNORED_AUTO_KWARGS = frozenset({"_from_auto", "trust_remote_code", "adapter_kwargs", "proxies", "code_revision"})
+
+
+def resolve_saved_folder(
+    model_id_or_path: str | Path, *, revision: str | None = None, token: str | bool | None = None,
+    cache_dir: str | Path | None = None, force_download: bool = False, local_files_only: bool = False,
+    subfolder: str = "",
+) -> Path:
+    """The local folder of a saved model: a local folder as is, a Hub id through the resolver.
+
+    With any of ``token``, ``cache_dir``, ``force_download`` or ``local_files_only`` set, a Hub id is fetched with
+    ``huggingface_hub.snapshot_download`` and those arguments (the resolver's bundled-model fallback does not
+    apply to saved VL-JEPA models anyway).
+    """
+    local = Path(model_id_or_path).expanduser()
+    if local.is_dir():
+        folder = local
+    elif token is not None or cache_dir is not None or force_download or local_files_only:
+        import huggingface_hub
+
+        folder = Path(huggingface_hub.snapshot_download(
+            str(model_id_or_path), revision=revision, token=token, cache_dir=cache_dir,
+            force_download=force_download, local_files_only=local_files_only,
+        ))
+    else:
+        folder = resolve(str(model_id_or_path), revision)
+    if subfolder:
+        folder = folder / subfolder
+        if not folder.is_dir():
+            raise FileNotFoundError(f"subfolder {subfolder!r} not found in {model_id_or_path}")
+    return folder
+
+
+def _target_dtype(value: str | torch.dtype | None, tensors: dict[str, torch.Tensor]) -> torch.dtype | None:
+    """The dtype to cast a loaded model to: None (leave it), "auto" (the saved tensors' floating dtype)."""
+    if value is None:
+        return None
+    if value == "auto":
+        saved = {t.dtype for t in tensors.values() if t.is_floating_point()}
+        return saved.pop() if len(saved) == 1 else None
+    if isinstance(value, str):
+        resolved = getattr(torch, value, None)
+        if not isinstance(resolved, torch.dtype):
+            raise TypeError(f"dtype {value!r} is not a torch dtype (e.g. 'float32', 'bfloat16', torch.float16)")
+        return resolved
+    return value
+
+
+def _target_device(value: str | int | torch.device | dict | None) -> torch.device | None:
+    """One device for the whole model from a ``device_map`` (or the older ``device``) argument."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        devices = set(value.values())
+        if len(devices) != 1:
+            raise ValueError(
+                f"device_map={value!r} splits the model across devices; VL-JEPA models load onto one device: pass "
+                "device_map='cuda:0' (or 'cpu', 'auto')"
+            )
+        value = devices.pop()
+    if value == "auto":
+        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    if isinstance(value, int):
+        return torch.device("cuda", value)
+    return torch.device(value)
+
+
 class PersistenceMixin:
     """``save_pretrained`` / ``from_pretrained`` / ``push_to_hub`` for :class:`torch.nn.Module` models.
 
@@ -86,28 +155,78 @@ class PersistenceMixin:
 
     @classmethod
     def from_pretrained(
-        cls, model_id_or_path: str | Path, *, revision: str | None = None, device: str | torch.device | None = None
+        cls,
+        pretrained_model_name_or_path: str | Path,
+        *model_args: Any,
+        config: PreTrainedConfig | None = None,
+        revision: str | None = None,
+        token: str | bool | None = None,
+        cache_dir: str | Path | None = None,
+        force_download: bool = False,
+        local_files_only: bool = False,
+        subfolder: str = "",
+        dtype: str | torch.dtype | None = None,
+        torch_dtype: str | torch.dtype | None = None,
+        device_map: str | int | torch.device | None = None,
+        device: str | torch.device | None = None,
+        **kwargs: Any,
     ):
-        """Load a model saved with :meth:`save_pretrained` from a local folder or a Hub id."""
-        folder = resolve(str(model_id_or_path), revision)
+        """Load a model saved with :meth:`save_pretrained` from a local folder or a Hub id.
+
+        Takes the keyword arguments of ``transformers``' ``from_pretrained`` that apply to these models, so
+        ``AutoModel.from_pretrained(folder)`` (after :func:`vljepa.register_auto_classes`) calls it unchanged:
+
+        * ``revision``, ``token``, ``cache_dir``, ``force_download``, ``local_files_only``, ``subfolder``: where
+          the folder comes from (``huggingface_hub.snapshot_download`` for a Hub id).
+        * ``config``: a config object to use instead of the folder's ``config.json``.
+        * ``dtype`` (``torch_dtype`` is the older spelling): cast the loaded model, e.g. ``torch.bfloat16``;
+          ``"auto"`` keeps the dtype of the saved tensors.
+        * ``device_map``: one device for the whole model (``"cpu"``, ``"cuda:0"``, ``0``, or ``"auto"`` = the
+          first GPU when there is one). Splitting these models across devices is not supported. ``device`` is
+          this package's older name for it.
+
+        The frozen encoders are rebuilt from the hub id and revision recorded in the config (their own
+        downloads use the standard Hugging Face cache and login).
+        """
+        if model_args:
+            raise TypeError(f"{cls.__name__}.from_pretrained takes no extra positional arguments, got {model_args!r}")
+        unknown = sorted(set(kwargs) - _IGNORED_AUTO_KWARGS)
+        if unknown:
+            raise TypeError(f"{cls.__name__}.from_pretrained got unexpected keyword argument(s): {', '.join(unknown)}")
+        if dtype is not None and torch_dtype is not None and dtype != torch_dtype:
+            raise ValueError(f"dtype={dtype!r} and torch_dtype={torch_dtype!r} disagree; pass only dtype")
+        folder = resolve_saved_folder(
+            pretrained_model_name_or_path, revision=revision, token=token, cache_dir=cache_dir,
+            force_download=force_download, local_files_only=local_files_only, subfolder=subfolder,
+        )
         weights = folder / WEIGHTS_NAME
         if not (folder / CONFIG_NAME).is_file() or not weights.is_file():
             raise FileNotFoundError(
                 f"{folder} is not a saved {cls.__name__}: it needs {CONFIG_NAME} and {WEIGHTS_NAME} "
                 "(write one with save_pretrained)"
             )
-        config = cls.config_class.from_pretrained(folder)
+        if config is None:
+            config = cls.config_class.from_pretrained(folder)
         if config.model_type != cls.config_class.model_type:
             raise ValueError(
                 f"{folder}/{CONFIG_NAME} has model_type {config.model_type!r}; {cls.__name__} needs "
                 f"{cls.config_class.model_type!r}"
             )
         model = cls.from_config(config)
-        model.load_persistent_state(load_file(str(weights)), source=str(weights))
-        if device is not None:
-            model.to(device)
+        tensors = load_file(str(weights))
+        model.load_persistent_state(tensors, source=str(weights))
+        model.load_extras(folder)
+        target_dtype = _target_dtype(dtype if dtype is not None else torch_dtype, tensors)
+        if target_dtype is not None:
+            model.to(target_dtype)
+        target_device = _target_device(device_map if device_map is not None else device)
+        if target_device is not None:
+            model.to(target_device)
         model.eval()
         return model
+
+    def load_extras(self, folder: Path) -> None:
+        """Load what a subclass keeps beside the weights (VL-JEPA: an attached ``decoder/``). Default: nothing."""
 
     def load_persistent_state(self, tensors: dict[str, torch.Tensor], *, source: str) -> None:
         """Load saved tensors; every tensor not in ``tensors`` must belong to a frozen pretrained part."""
@@ -147,9 +266,15 @@ def model_classes() -> dict[str, type]:
     return {VLJEPAConfig.model_type: VLJEPAModel, DualEncoderConfig.model_type: DualEncoderModel}
 
 
-def load_pretrained(model_id_or_path: str | Path, *, revision: str | None = None, device: str | None = None):
-    """A :class:`~vljepa.modeling.VLJEPAModel` or :class:`~vljepa.baseline.DualEncoderModel` from a folder or id."""
-    folder = resolve(str(model_id_or_path), revision)
+def load_pretrained(model_id_or_path: str | Path, *, revision: str | None = None, **kwargs: Any):
+    """A :class:`~vljepa.modeling.VLJEPAModel` or :class:`~vljepa.baseline.DualEncoderModel` from a folder or id.
+
+    ``kwargs`` are those of :meth:`PersistenceMixin.from_pretrained` (token, cache_dir, dtype, device_map, ...).
+    """
+    hub_kwargs = {k: kwargs[k] for k in ("token", "cache_dir", "force_download", "local_files_only", "subfolder")
+                  if k in kwargs}
+    folder = resolve_saved_folder(model_id_or_path, revision=revision, **hub_kwargs)
+    kwargs = {k: v for k, v in kwargs.items() if k not in hub_kwargs}
     config_file = folder / CONFIG_NAME
     if not config_file.is_file():
         raise FileNotFoundError(f"{folder} has no {CONFIG_NAME}: not a saved vljepa model")
@@ -157,4 +282,4 @@ def load_pretrained(model_id_or_path: str | Path, *, revision: str | None = None
     classes = model_classes()
     if model_type not in classes:
         raise ValueError(f"{config_file}: model_type {model_type!r} is not one of {sorted(classes)}")
-    return classes[model_type].from_pretrained(folder, device=device)
+    return classes[model_type].from_pretrained(folder, **kwargs)

@@ -2,6 +2,8 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Pinned versions the benchmarks were measured with; `make demo CONSTRAINTS=` installs without pins.
+CONSTRAINTS ?= constraints/cpu-py311.txt
 export HF_HUB_DISABLE_TELEMETRY := 1
 export TOKENIZERS_PARALLELISM := false
 
@@ -9,8 +11,8 @@ export TOKENIZERS_PARALLELISM := false
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/install_env.sh
-	bash scripts/install_env.sh $(VENV)
+$(STAMP): pyproject.toml scripts/install_env.sh $(CONSTRAINTS)
+	CONSTRAINTS="$(CONSTRAINTS)" bash scripts/install_env.sh $(VENV)
 	@touch $(STAMP)
 
 ## demo: run the main jobs on the bundled default models, fully offline.

@@ -27,8 +27,13 @@ from __future__ import annotations
 import re
 from collections.abc import Hashable, Mapping, Sequence
 
-from pycocoevalcap.cider.cider_scorer import CiderScorer
-from sacrebleu.metrics import BLEU
+from jepa_core.extras import missing_extra
+
+try:
+    from pycocoevalcap.cider.cider_scorer import CiderScorer
+    from sacrebleu.metrics import BLEU
+except ImportError as _err:
+    raise missing_extra(_err.name or "sacrebleu", extra="eval", purpose="captioning metrics (CIDEr-D, BLEU-4)") from _err
 
 CIDER_MAX_N = 4
 CIDER_SIGMA = 6.0

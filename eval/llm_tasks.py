@@ -274,6 +274,9 @@ def regex_to_fsm(regex: str, *, dialect: RegexDialect = "nl-rx"):
     ``dialect="nl-rx"`` adds the NL-RX operators ``A&B`` (both) and ``~A`` (not A); in ``"standard"`` they are
     ordinary characters. A regex beyond the caps raises :class:`RegexTooComplex` (a :class:`RegexSyntaxError`).
     """
+    from jepa_core.extras import require
+
+    require("greenery", extra="eval", purpose="regex equivalence (eval.llm_tasks)")  # before the broad except below
     regex = regex.strip()
     if len(regex) > MAX_REGEX_CHARS:
         raise RegexTooComplex(f"regex of {len(regex)} characters exceeds {MAX_REGEX_CHARS}")

@@ -167,7 +167,9 @@ def paired_tests(baseline: Sequence[float], treatment: Sequence[float]) -> dict[
     A p-value is None, with the reason in ``notes``, when the test is undefined: fewer than two pairs, or
     (t-test) differences that are all equal so their spread is zero.
     """
-    from scipy import stats
+    from jepa_core.extras import require
+
+    stats = require("scipy.stats", extra="eval", purpose="paired significance tests")
 
     differences = [t - b for b, t in zip(baseline, treatment)]
     result: dict[str, Any] = {"t_test_p": None, "wilcoxon_p": None, "notes": []}

@@ -11,8 +11,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+
+from jepa_core.extras import missing_extra
+
+try:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+except ImportError as _err:
+    raise missing_extra("matplotlib", extra="plots", purpose="evaluation report plots") from _err
 
 OTHER_LABEL = "(other)"
 

@@ -108,6 +108,10 @@ def resolve_base(model_args: LLMJepaModelArguments) -> tuple[Path, str | None]:
 def _quantization_config(quant_type: str, dtype: torch.dtype) -> Any:
     from transformers import BitsAndBytesConfig
 
+    from jepa_core.extras import require
+
+    require("bitsandbytes", extra="qlora", purpose="peft: qlora (a 4-bit base model)")
+
     return BitsAndBytesConfig(
         load_in_4bit=True, bnb_4bit_quant_type=quant_type, bnb_4bit_compute_dtype=dtype,
         bnb_4bit_use_double_quant=True,

@@ -106,7 +106,9 @@ def read_frames(
     except OSError:
         pass
     try:
-        import imageio.v3 as iio
+        from jepa_core.extras import require
+
+        iio = require("imageio.v3", extra="selective", purpose="reading a video file")
 
         frames = [Image.fromarray(array).convert("RGB") for array in iio.imiter(path)]
         rate = fps or iio.immeta(path).get("fps") or _need_fps(path)

@@ -112,6 +112,10 @@ def ward_segments(embeddings: torch.Tensor, *, num_segments: int) -> list[tuple[
     Ward linkage on L2-normalised embeddings, restricted by a chain connectivity (frame ``t`` is connected
     to ``t - 1`` and ``t + 1``) so that only temporally adjacent segments merge.
     """
+    from jepa_core.extras import require
+
+    require("scipy", extra="selective", purpose="Ward segmentation (vljepa.decoding.selective)")
+    require("sklearn", extra="selective", purpose="Ward segmentation (vljepa.decoding.selective)")
     from scipy.sparse import diags
     from sklearn.cluster import AgglomerativeClustering
 

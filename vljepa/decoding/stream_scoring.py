@@ -258,6 +258,9 @@ def sweep_table(points: Sequence[SweepPoint]) -> str:
 
 def plot_sweep(points: Sequence[SweepPoint], path: str | Path, *, title: str) -> Path:
     """CIDEr against decodes per second (log axis), one line per policy; written as PNG."""
+    from jepa_core.extras import require
+
+    require("matplotlib", extra="plots", purpose="the decoding sweep plot")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

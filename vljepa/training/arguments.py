@@ -229,7 +229,12 @@ class VLJEPATrainingArguments:
 
     # --- logging and checkpoints ------------------------------------------------------------------------
     logging_steps: int = _help("Log losses every N optimizer steps.", default=20)
-    report_to: Literal["tensorboard", "none"] = _help("Accelerate tracker.", default="tensorboard")
+    report_to: str = _help(
+        "Experiment trackers, as in transformers' TrainingArguments: one Accelerate tracker name (tensorboard, "
+        "wandb, mlflow, comet_ml, aim, clearml, dvclive, swanlab, trackio), several separated by commas, 'all' "
+        "(every installed one) or 'none'. An unknown or uninstalled tracker is an error before training.",
+        default="tensorboard",
+    )
     save_steps: int = _help("Checkpoint every N optimizer steps (0: at the end of each stage only).", default=0)
     save_total_limit: int = _help("Keep at most this many checkpoints (the newest).", default=1)
 
@@ -268,7 +273,17 @@ class VLJEPATrainingArguments:
             min_rank_fraction=self.collapse_min_rank_fraction, min_std_ratio=self.collapse_min_std_ratio,
         )  # fmt: skip
 
+    @property
+    def trackers(self) -> list[str]:
+        """The Accelerate trackers named by ``report_to`` ([] for 'none'), checked to be known and installed."""
+        from vljepa.training.trackers import resolve_trackers
+
+        return resolve_trackers(self.report_to)
+
     def __post_init__(self) -> None:
+        from vljepa.training.trackers import resolve_trackers
+
+        resolve_trackers(self.report_to)  # an unknown or uninstalled tracker fails here, before any training work
         for name in ("caption_dataset_kwargs", "query_dataset_kwargs", "eval_dataset_kwargs"):
             setattr(self, name, json_mapping(getattr(self, name), name))
         if self.caption_dataset is None and self.query_dataset is None:

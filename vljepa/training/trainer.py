@@ -108,7 +108,7 @@ class VLJEPATrainer:
             cpu=resolve_use_cpu(args.use_cpu),
             mixed_precision=args.mixed_precision,
             gradient_accumulation_steps=args.gradient_accumulation_steps,
-            log_with=None if args.report_to == "none" else args.report_to,
+            log_with=args.trackers or None,
             project_dir=str(self.output_dir),
         )
         check_world_size(self.accelerator.num_processes, hint="pass --use_cpu true")
@@ -202,7 +202,7 @@ class VLJEPATrainer:
         use_global_negatives(accelerator, model)
         memo_size = self._fill_target_memo(unwrapped, stages, micro_counts)
         self._maybe_resume()
-        if args.report_to != "none":
+        if args.trackers:
             flat = redact_config({**config_to_dict(self.model_args), **config_to_dict(args)})
             accelerator.init_trackers("vljepa", config={k: v for k, v in flat.items() if isinstance(v, (int, float, str, bool))})
         eval_dataset = load_eval_dataset(args, accelerator) if args.eval_task != "none" else None

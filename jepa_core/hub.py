@@ -289,9 +289,10 @@ class PushArguments:
                           "folder's own; 'auto' generates when it is missing or an unfilled template (e.g. the "
                           "one peft's save_pretrained writes)."},
     )
-    license: str = field(
-        default="apache-2.0",
-        metadata={"help": "License for a generated model card (check the base models' licenses)."},
+    license: str | None = field(
+        default=None,
+        metadata={"help": "Hub license id for a generated model card (default: the base models' license when they "
+                  "all state the same one, else 'other'; the card lists each base model's license)."},
     )
 
     def __post_init__(self) -> None:

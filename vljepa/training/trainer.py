@@ -258,7 +258,7 @@ class VLJEPATrainer:
         from jepa_core.model_card import card_from_folder
 
         repo_id = self.args.hub_model_id
-        card = card_from_folder(model_dir, kind="vljepa", repo_id=repo_id, license="apache-2.0")
+        card = card_from_folder(model_dir, kind="vljepa", repo_id=repo_id, license=self.args.hub_license)
         trained_on = [name for name in (self.args.caption_dataset, self.args.query_dataset) if name]
         card = dataclasses.replace(card, datasets=card.datasets or trained_on)
         try:

@@ -45,13 +45,6 @@ def require_file(path: str | Path, *, what: str) -> Path:
     return path
 
 
-def require_dir(path: str | Path, *, what: str) -> Path:
-    path = Path(path)
-    if not path.is_dir():
-        raise DataFormatError(f"{what} not found: {path} (pass image_root= if the images live elsewhere)")
-    return path
-
-
 def read_json(path: str | Path, *, what: str) -> Any:
     path = require_file(path, what=what)
     try:

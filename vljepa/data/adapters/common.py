@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,6 +124,20 @@ class RowReader:
     def finish(self) -> None:
         if self.report is not None and self.report.total:
             logger.warning("%s: %s", self.source, self.report.summary())
+
+
+def convert_rows(
+    records: Iterable[tuple[int | str, Any]], convert: Callable[[Any, int | str], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``convert(record, row)`` for each ``(row, record)``; a record whose conversion raised :class:`SkipRow`
+    (a bad input under ``on_bad_input: skip``, already counted) is left out."""
+    rows = []
+    for row, record in records:
+        try:
+            rows.append(convert(record, row))
+        except SkipRow:
+            continue
+    return rows
 
 
 def build_dataset(

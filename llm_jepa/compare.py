@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llm_jepa.evaluate import evaluate_model, is_score, load_eval_dataset, parse_json_options
+from jepa_core.config import parse_json_mapping
+from llm_jepa.evaluate import evaluate_model, is_score, load_eval_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ class CompareArguments:
         self.eval_options()  # bad JSON fails before any training
 
     def eval_options(self) -> dict[str, Any]:
-        return parse_json_options(self.eval_dataset_kwargs, "eval_dataset_kwargs")
+        return parse_json_mapping(self.eval_dataset_kwargs, "eval_dataset_kwargs")
 
     def seed_values(self) -> list[int]:
         if self.seed_list is None:

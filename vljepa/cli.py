@@ -68,9 +68,9 @@ class VLJEPAEvalArguments:
     feature_cache_dir: str | None = field(default=None, metadata={"help": "Cache root (default: $JEPA_CACHE_DIR/features)."})
 
     def __post_init__(self) -> None:
-        from vljepa.training.arguments import json_mapping
+        from jepa_core.config import json_mapping_text
 
-        self.dataset_kwargs = json_mapping(self.dataset_kwargs, "dataset_kwargs")
+        self.dataset_kwargs = json_mapping_text(self.dataset_kwargs, "dataset_kwargs")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.max_samples is not None and self.max_samples < 1:

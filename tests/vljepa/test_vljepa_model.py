@@ -187,3 +187,11 @@ def test_config_validation():
         VLJEPAConfig(loss_type="mse")
     with pytest.raises(ValueError, match="predictor_num_layers"):
         VLJEPAConfig(predictor_num_layers=0)
+
+
+def test_model_type_registry_names_the_real_classes():
+    """persistence names the model classes by string (it sits below them); the names must stay importable."""
+    from vljepa.baseline import DualEncoderConfig, DualEncoderModel
+    from vljepa.persistence import model_classes
+
+    assert model_classes() == {VLJEPAConfig.model_type: VLJEPAModel, DualEncoderConfig.model_type: DualEncoderModel}

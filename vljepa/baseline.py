@@ -19,9 +19,9 @@ from transformers import PreTrainedConfig
 from vljepa.encoders.x_encoder import VisualInput, XEncoder
 from vljepa.encoders.y_encoder import YEncoder
 from vljepa.inference import TextRanking, normalise_candidates, rank
-from vljepa.losses import EmbeddingLoss, GatherFn, text_ids
+from vljepa.losses import GatherFn, text_ids
 from vljepa.modeling import VLJEPAOutput
-from vljepa.shared_space import SharedSpaceModel, build_x_encoder, build_y_encoder
+from vljepa.shared_space import SharedSpaceModel, build_x_encoder, build_y_encoder, embedding_loss
 
 
 class DualEncoderConfig(PreTrainedConfig):
@@ -97,12 +97,7 @@ class DualEncoderModel(SharedSpaceModel):
         self.image_projection = nn.Sequential(
             nn.LayerNorm(x_encoder.hidden_size), nn.Linear(x_encoder.hidden_size, config.embedding_dim)
         )
-        self.loss_fn = EmbeddingLoss(
-            loss_type="infonce",
-            initial_temperature=config.initial_temperature,
-            learnable_temperature=config.learnable_temperature,
-            max_logit_scale=config.max_logit_scale,
-        )
+        self.loss_fn = embedding_loss(config, loss_type="infonce")
 
     @classmethod
     def from_config(cls, config: DualEncoderConfig) -> DualEncoderModel:

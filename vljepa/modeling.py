@@ -19,9 +19,9 @@ from vljepa.encoders.predictor import Predictor, fresh_predictor, predictor_from
 from vljepa.encoders.x_encoder import VisualInput, XEncoder
 from vljepa.encoders.y_encoder import YEncoder
 from vljepa.inference import TextRanking, evaluating, normalise_candidates, rank, score_candidates
-from vljepa.losses import EmbeddingLoss, GatherFn, VLJEPALossOutput, text_ids
+from vljepa.losses import GatherFn, VLJEPALossOutput, text_ids
 from vljepa.persistence import recorded_revision, resolve
-from vljepa.shared_space import SharedSpaceModel, build_x_encoder, build_y_encoder
+from vljepa.shared_space import SharedSpaceModel, build_x_encoder, build_y_encoder, embedding_loss
 
 logger = logging.getLogger(__name__)
 
@@ -69,12 +69,7 @@ class VLJEPAModel(SharedSpaceModel):
         self.predictor = predictor
         self.y_encoder = y_encoder
         self.decoder = None  # an optional YDecoder (attach_decoder), saved in the `decoder/` subfolder
-        self.loss_fn = EmbeddingLoss(
-            loss_type=config.loss_type,
-            initial_temperature=config.initial_temperature,
-            learnable_temperature=config.learnable_temperature,
-            max_logit_scale=config.max_logit_scale,
-        )
+        self.loss_fn = embedding_loss(config, loss_type=config.loss_type)
 
     # ------------------------------------------------------------------------------------------------
     @classmethod
@@ -143,7 +138,7 @@ class VLJEPAModel(SharedSpaceModel):
         ``x_encoder.preprocess``) or precomputed ``visual_tokens [B, V, x_dim]`` (e.g. from the feature cache).
         ``queries`` are empty strings for query-free captioning. Equal target texts count as one target in
         the contrastive loss (they are not each other's negatives). ``gather_fn`` and ``rank`` (from the
-        trainer, on several processes) make InfoNCE's negatives the global batch (:class:`EmbeddingLoss`).
+        trainer, on several processes) make InfoNCE's negatives the global batch (:class:`~vljepa.losses.EmbeddingLoss`).
         """
         visual_tokens, visual_mask = self.visual_inputs(images, pixel_values, visual_tokens, visual_mask)
         query_ids, query_mask = self.predictor.tokenize(queries, device=self.device)

@@ -17,6 +17,7 @@ from torch import nn
 from vljepa.encoders.x_encoder import VisualInput, XEncoder
 from vljepa.encoders.y_encoder import YEncoder
 from vljepa.inference import TextCandidatesMixin, batch_ranges, evaluating
+from vljepa.losses import EmbeddingLoss
 from vljepa.persistence import PersistenceMixin, recorded_revision, resolve
 
 
@@ -54,6 +55,17 @@ def build_y_encoder(config: Any) -> YEncoder:
     check_recorded_dim(config, "y_encoder_dim", encoder.base_dim)
     config.y_encoder_revision = recorded_revision(path, config.y_encoder_revision)
     return encoder
+
+
+def embedding_loss(config: Any, *, loss_type: str) -> EmbeddingLoss:
+    """The loss with the config's temperature settings (``initial_temperature``, ``learnable_temperature``,
+    ``max_logit_scale``)."""
+    return EmbeddingLoss(
+        loss_type=loss_type,
+        initial_temperature=config.initial_temperature,
+        learnable_temperature=config.learnable_temperature,
+        max_logit_scale=config.max_logit_scale,
+    )
 
 
 class SharedSpaceModel(PersistenceMixin, TextCandidatesMixin, nn.Module):

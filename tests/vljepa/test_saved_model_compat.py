@@ -10,7 +10,7 @@ that the kit's random weights are those the fixture was written with (the frozen
 
 from __future__ import annotations
 
-import hashlib
+import importlib.util
 import json
 from pathlib import Path
 
@@ -26,13 +26,11 @@ FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "vljepa-ab4dce9"
 
 
 def weights_digest(folder: Path) -> str:
-    """sha256 over tensor names and values (as ``write_fixture.py`` computes it)."""
-    tensors = load_file(str(folder / "model.safetensors"))
-    digest = hashlib.sha256()
-    for name in sorted(tensors):
-        digest.update(name.encode())
-        digest.update(tensors[name].contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+    """sha256 over tensor names and values, computed as ``write_fixture.py`` did."""
+    spec = importlib.util.spec_from_file_location("write_fixture", FIXTURE / "write_fixture.py")
+    writer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(writer)
+    return writer.weights_digest(folder)
 
 
 @pytest.fixture

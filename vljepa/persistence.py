@@ -138,13 +138,23 @@ class PersistenceMixin:
 
 
 
-def model_classes() -> dict[str, type]:
-    """``model_type`` -> model class (a registry, not name sniffing)."""
-    from vljepa.baseline import DualEncoderConfig, DualEncoderModel
-    from vljepa.configuration import VLJEPAConfig
-    from vljepa.modeling import VLJEPAModel
+# model_type -> "module:Class": a registry, not name sniffing. Strings, so that this low-level module does not
+# import the models built on it (they import it); the class is imported when a folder of that type is loaded.
+MODEL_CLASSES: dict[str, str] = {
+    "vljepa": "vljepa.modeling:VLJEPAModel",
+    "vljepa-dual-encoder": "vljepa.baseline:DualEncoderModel",
+}
 
-    return {VLJEPAConfig.model_type: VLJEPAModel, DualEncoderConfig.model_type: DualEncoderModel}
+
+def model_classes() -> dict[str, type]:
+    """``model_type`` -> model class, imported now."""
+    import importlib
+
+    classes = {}
+    for model_type, target in MODEL_CLASSES.items():
+        module_name, class_name = target.split(":")
+        classes[model_type] = getattr(importlib.import_module(module_name), class_name)
+    return classes
 
 
 def load_pretrained(model_id_or_path: str | Path, *, revision: str | None = None, device: str | None = None):
@@ -154,7 +164,6 @@ def load_pretrained(model_id_or_path: str | Path, *, revision: str | None = None
     if not config_file.is_file():
         raise FileNotFoundError(f"{folder} has no {CONFIG_NAME}: not a saved vljepa model")
     model_type = json.loads(config_file.read_text()).get("model_type")
-    classes = model_classes()
-    if model_type not in classes:
-        raise ValueError(f"{config_file}: model_type {model_type!r} is not one of {sorted(classes)}")
-    return classes[model_type].from_pretrained(folder, device=device)
+    if model_type not in MODEL_CLASSES:
+        raise ValueError(f"{config_file}: model_type {model_type!r} is not one of {sorted(MODEL_CLASSES)}")
+    return model_classes()[model_type].from_pretrained(folder, device=device)

@@ -17,21 +17,11 @@ from typing import Any, Literal
 
 from transformers import PreTrainedConfig
 
+from jepa_core.config import json_mapping_text
+
 
 def _help(text: str, **kwargs: Any) -> Any:
     return field(metadata={"help": text}, **kwargs)
-
-
-def json_mapping(value: Any, name: str) -> str:
-    """A mapping given as JSON text (command line) or as a YAML mapping, normalised to sorted JSON text."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{name} is not valid JSON: {err}") from err
-    if not isinstance(value, dict):
-        raise TypeError(f"{name} must be a mapping, got {type(value).__name__}")
-    return json.dumps(value, sort_keys=True)
 
 
 @dataclass
@@ -83,7 +73,7 @@ class VLJEPAModelArguments:
     text_template: str = _help("Dual encoder only: VQA text from a question and an answer.", default="{question} {answer}")
 
     def __post_init__(self) -> None:
-        self.x_encoder_processor_overrides = json_mapping(
+        self.x_encoder_processor_overrides = json_mapping_text(
             self.x_encoder_processor_overrides, "x_encoder_processor_overrides"
         )
         if self.model_kind == "dual_encoder":
@@ -265,7 +255,7 @@ class VLJEPATrainingArguments:
 
     def __post_init__(self) -> None:
         for name in ("caption_dataset_kwargs", "query_dataset_kwargs", "eval_dataset_kwargs"):
-            setattr(self, name, json_mapping(getattr(self, name), name))
+            setattr(self, name, json_mapping_text(getattr(self, name), name))
         if self.caption_dataset is None and self.query_dataset is None:
             raise ValueError("set caption_dataset and/or query_dataset: there is nothing to train on")
         for name in ("caption_epochs", "query_epochs"):

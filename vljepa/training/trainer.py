@@ -90,10 +90,12 @@ def optimizer_parameter_groups(model, args: VLJEPATrainingArguments) -> list[dic
     return result
 
 
-def use_global_negatives(accelerator: Accelerator, model) -> None:
-    """With several processes, InfoNCE negatives come from the global batch (gathered from every process)."""
+def global_negatives(accelerator: Accelerator) -> dict[str, Any]:
+    """Keyword arguments of the model's forward that, with several processes, make InfoNCE negatives the
+    global batch (gathered from every process); none with one process."""
     if accelerator.num_processes > 1:
-        accelerator.unwrap_model(model).loss_fn.set_distributed(accelerator.gather, accelerator.process_index)
+        return {"gather_fn": accelerator.gather, "rank": accelerator.process_index}
+    return {}
 
 
 class VLJEPATrainer:
@@ -130,7 +132,7 @@ class VLJEPATrainer:
     def _feature_cache(self, model) -> FeatureCache | None:
         if not self.args.cache_features:
             return None
-        if not model.x_encoder.frozen:
+        if not model.x_encoder.frozen:  # checked before the cache folder is created
             raise ValueError("cache_features needs a frozen X-encoder (x_encoder_frozen: true)")
         from jepa_core.resolver import jepa_cache_dir
 
@@ -199,7 +201,6 @@ class VLJEPATrainer:
         accelerator.register_for_checkpointing(scheduler)
         unwrapped = accelerator.unwrap_model(model)
         self.checkpoints.skip_frozen_weights(unwrapped.frozen_prefixes())
-        use_global_negatives(accelerator, model)
         memo_size = self._fill_target_memo(unwrapped, stages, micro_counts)
         self._maybe_resume()
         if args.report_to != "none":
@@ -278,7 +279,7 @@ class VLJEPATrainer:
 
     def _feature_table(self, model, cache: FeatureCache, stages: list) -> torch.Tensor:
         """Fill the cache for all training images (main process first) and load the table ``[U, T, D]``."""
-        model.x_encoder.feature_cache = cache  # evaluation images go through the cache too
+        model.attach_feature_cache(cache)  # evaluation images go through the cache too
         with self.accelerator.main_process_first():
             cache.refresh()
             table = build_feature_table(
@@ -354,11 +355,12 @@ class VLJEPATrainer:
             generator=torch.Generator().manual_seed(args.seed + stage_index),
         )
         model.train()
+        negatives = global_negatives(accelerator)
         nonfinite = torch.zeros((), dtype=torch.bool, device=accelerator.device)  # any micro-batch of this step
         for batch in loader:
             micro_step = batch.pop("micro_step")
             with accelerator.accumulate(model):
-                output = model(**batch)
+                output = model(**batch, **negatives)
                 accelerator.backward(output.loss)
                 bad = ~torch.isfinite(output.loss.detach()).all()
                 nonfinite = nonfinite | bad

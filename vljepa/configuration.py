@@ -109,8 +109,8 @@ class VLJEPAConfig(PreTrainedConfig):
         default="embeddings",
         metadata={"help": "How the query enters the predictor: 'embeddings' (the LM's raw token embeddings; v0.1 "
                   "models) or 'lm_prefix' (the LM's own layers below predictor_first_layer read the query alone, "
-                  "causal and frozen as pretrained, cached per distinct query; needs predictor_type "
-                  "'pretrained_lm')."},
+                  "causal and frozen as pretrained, cached per distinct query; for a fresh predictor, the first "
+                  "predictor_first_layer layers), through a LayerNorm + linear query projection."},
     )
     train_query_embeddings: bool = field(
         default=False,
@@ -148,9 +148,11 @@ class VLJEPAConfig(PreTrainedConfig):
         self._check_choice("predictor_type", self.predictor_type, _PREDICTOR_TYPES)
         self._check_choice("visual_projection", self.visual_projection, _VISUAL_PROJECTIONS)
         self._check_choice("predictor_query_context", self.predictor_query_context, _QUERY_CONTEXTS)
-        if self.predictor_query_context == "lm_prefix" and self.predictor_type != "pretrained_lm":
-            raise ValueError("predictor_query_context 'lm_prefix' needs predictor_type 'pretrained_lm' (a fresh "
-                             "predictor has no pretrained layers below it)")
+        if self.predictor_query_context == "lm_prefix" and self.predictor_type == "fresh" and (
+            not self.predictor_first_layer
+        ):
+            raise ValueError("predictor_query_context 'lm_prefix' with a fresh predictor reads the query through the "
+                             "first predictor_first_layer layers of predictor_model_id: set predictor_first_layer >= 1")
         if self.predictor_query_context == "lm_prefix" and self.train_query_embeddings:
             raise ValueError("train_query_embeddings must be false with predictor_query_context 'lm_prefix': the "
                              "LM layers that read the query are frozen and their states are cached")

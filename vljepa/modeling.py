@@ -100,6 +100,8 @@ class VLJEPAModel(SharedSpaceModel):
                 embedding_dim=config.embedding_dim,
                 visual_projection=config.visual_projection,
                 max_query_tokens=config.predictor_max_query_tokens,
+                query_context=config.predictor_query_context,
+                context_layers=config.predictor_first_layer,
             )
         y_encoder = build_y_encoder(config)
         config.predictor_revision = recorded_revision(lm_path, config.predictor_revision)
@@ -112,7 +114,9 @@ class VLJEPAModel(SharedSpaceModel):
             prefixes.append("x_encoder.")
         if self.config.y_encoder_frozen:
             prefixes.append("y_encoder.encoder.")
-        if self.config.predictor_type == "pretrained_lm" and not self.config.train_query_embeddings:
+        if (self.config.predictor_type == "pretrained_lm" and not self.config.train_query_embeddings) or (
+            self.predictor.query_context is not None
+        ):
             prefixes.append("predictor.token_embeddings.")
         if self.predictor.query_context is not None:
             prefixes.append("predictor.query_context.")

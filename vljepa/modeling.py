@@ -88,6 +88,7 @@ class VLJEPAModel(SharedSpaceModel):
                 max_query_tokens=config.predictor_max_query_tokens,
                 train_query_embeddings=config.train_query_embeddings,
                 query_context=config.predictor_query_context,
+                context_layers=config.predictor_query_context_layers,
             )
         else:
             predictor = fresh_predictor(
@@ -101,7 +102,7 @@ class VLJEPAModel(SharedSpaceModel):
                 visual_projection=config.visual_projection,
                 max_query_tokens=config.predictor_max_query_tokens,
                 query_context=config.predictor_query_context,
-                context_layers=config.predictor_first_layer,
+                context_layers=config.predictor_query_context_layers or config.predictor_first_layer,
             )
         y_encoder = build_y_encoder(config)
         config.predictor_revision = recorded_revision(lm_path, config.predictor_revision)
@@ -115,7 +116,7 @@ class VLJEPAModel(SharedSpaceModel):
         if self.config.y_encoder_frozen:
             prefixes.append("y_encoder.encoder.")
         if (self.config.predictor_type == "pretrained_lm" and not self.config.train_query_embeddings) or (
-            self.predictor.query_context is not None
+            self.config.predictor_query_context == "lm_prefix"  # then the LM's own embeddings, read by the context
         ):
             prefixes.append("predictor.token_embeddings.")
         if self.predictor.query_context is not None:

@@ -57,9 +57,13 @@ class VLJEPAModelArguments:
     predictor_num_heads: int = _help("Heads of a fresh predictor.", default=4)
     predictor_intermediate_size: int = _help("MLP width of a fresh predictor.", default=1024)
     predictor_max_query_tokens: int = _help("Query truncation length in tokens.", default=64)
-    predictor_query_context: Literal["embeddings", "lm_prefix"] = _help(
-        "How the query enters the predictor: 'embeddings' (raw token embeddings) or 'lm_prefix' (the LM layers "
-        "below predictor_first_layer read it first, causal, frozen and cached).", default="embeddings"
+    predictor_query_context: Literal["embeddings", "lm_prefix", "lm_residual"] = _help(
+        "How the query enters the predictor: 'embeddings' (raw token embeddings), 'lm_prefix' (frozen LM layers read "
+        "it first, cached) or 'lm_residual' (raw embeddings + a zero-initialised projection of those states).",
+        default="embeddings",
+    )
+    predictor_query_context_layers: int | None = _help(
+        "LM layers that read the query for lm_prefix / lm_residual (None: predictor_first_layer).", default=None
     )
     train_query_embeddings: bool = _help("Train the LM token embeddings used for queries.", default=False)
     visual_projection: Literal["linear", "mlp"] = _help("Visual tokens -> predictor width.", default="linear")
@@ -121,6 +125,7 @@ class VLJEPAModelArguments:
             predictor_intermediate_size=self.predictor_intermediate_size,
             predictor_max_query_tokens=self.predictor_max_query_tokens,
             predictor_query_context=self.predictor_query_context,
+            predictor_query_context_layers=self.predictor_query_context_layers,
             train_query_embeddings=self.train_query_embeddings,
             visual_projection=self.visual_projection,
             loss_type=self.loss_type,

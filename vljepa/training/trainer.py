@@ -1,7 +1,20 @@
 """Training loop for VL-JEPA and the dual-encoder baseline, on Accelerate.
 
-Accelerate provides devices, mixed precision, gradient accumulation and DDP/FSDP; InfoNCE negatives
-are gathered across processes. Frozen X-encoder features are computed once into the on-disk
+Accelerate provides devices, mixed precision, gradient accumulation and the distributed backend; InfoNCE
+negatives are gathered across processes. ``mixed_precision`` left unset follows the launcher
+(``accelerate launch --mixed_precision`` / the config file); a recipe value wins. Both are logged.
+
+Distributed backends (:mod:`jepa_core.backends` checks the launch before any model is built):
+
+- DDP: tested with 2 CPU processes on gloo (``recipes/accelerate/cpu-2proc.yaml``): same steps and global
+  negatives as one process.
+- FSDP (GPU only): the predictor's layer classes are the wrap units (:mod:`vljepa.training.sharding`); the
+  final weights are gathered with ``accelerator.get_state_dict`` into a ``from_pretrained`` folder and the final
+  evaluation reads that folder; periodic evaluation is refused. Untested: accelerate 1.x does not run FSDP on
+  a CPU, and no GPU run has been measured; the tests check the wrap units and the checks only.
+- DeepSpeed ZeRO-1/2 (GPU only): the recipe's batch, accumulation and clipping fill the DeepSpeed config.
+  Untested (DeepSpeed is not installed in CI); the tests check the config built. ZeRO-3 is refused.
+- Megatron-LM, XLA/TPU, and FSDP/DeepSpeed on the CPU are refused with the supported list. Frozen X-encoder features are computed once into the on-disk
 :class:`~vljepa.training.feature_cache.FeatureCache` and read back as a table in memory. Checkpoints (model
 tensors, optimizer, scheduler, RNG states and the data position) are atomic (:mod:`vljepa.training.checkpointing`);
 ``resume: true`` continues from the newest complete one.
@@ -29,11 +42,12 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import DistributedType, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
+from jepa_core.backends import check_launch_backend, precision_choice
 from jepa_core.config import config_to_dict
 from jepa_core.distributed import check_world_size, resolve_use_cpu
 from jepa_core.monitoring import EmbeddingMonitor, NonFiniteLossError
@@ -47,6 +61,7 @@ from vljepa.training.data import (
     load_stages,
 )
 from vljepa.training.feature_cache import FeatureCache
+from vljepa.training.sharding import check_sharded_run, configure_deepspeed, configure_fsdp
 
 logger = logging.getLogger(__name__)
 
@@ -101,14 +116,20 @@ class VLJEPATrainer:
         self.args = args
         self.argv = argv
         self.output_dir = Path(args.output_dir)
+        use_cpu = resolve_use_cpu(args.use_cpu)
+        self.backend = check_launch_backend("vljepa", use_cpu=use_cpu)  # before any model is built
+        check_sharded_run(self.backend, args)
+        precision, source = precision_choice(args.mixed_precision)
         self.accelerator = Accelerator(
-            cpu=resolve_use_cpu(args.use_cpu),
-            mixed_precision=args.mixed_precision,
+            cpu=use_cpu,
+            mixed_precision=precision,
             gradient_accumulation_steps=args.gradient_accumulation_steps,
             log_with=None if args.report_to == "none" else args.report_to,
             project_dir=str(self.output_dir),
         )
         check_world_size(self.accelerator.num_processes, hint="pass --use_cpu true")
+        logger.info("Mixed precision %s (from %s); backend %s", self.accelerator.mixed_precision, source,
+                    self.backend.describe())
         self.checkpoints = Checkpoints(
             self.accelerator, self.output_dir / "checkpoints", save_total_limit=args.save_total_limit
         )
@@ -181,6 +202,7 @@ class VLJEPATrainer:
             args.lr_scheduler_type, optimizer, num_warmup_steps=int(args.warmup_ratio * total_steps),
             num_training_steps=total_steps,
         )  # fmt: skip
+        self._configure_backend(model)
         model, optimizer = accelerator.prepare(model, optimizer)
         accelerator.register_for_checkpointing(scheduler)
         unwrapped = accelerator.unwrap_model(model)
@@ -208,8 +230,15 @@ class VLJEPATrainer:
 
         accelerator.wait_for_everyone()
         model_dir = self.output_dir / "model"
+        sharded = accelerator.distributed_type == DistributedType.FSDP
+        full_state = accelerator.get_state_dict(model) if sharded else None  # a collective: every process
         if accelerator.is_main_process:
-            unwrapped.save_pretrained(model_dir)
+            unwrapped.save_pretrained(model_dir, state_dict=full_state)
+        accelerator.wait_for_everyone()
+        if sharded and eval_dataset is not None:  # evaluate the gathered weights, unsharded, on every process
+            model = type(unwrapped).from_pretrained(model_dir, device=accelerator.device)
+            if cache is not None:
+                model.x_encoder.feature_cache = cache
         metrics: dict[str, Any] = {}
         eval_started = time.perf_counter()
         if eval_dataset is not None:
@@ -234,6 +263,18 @@ class VLJEPATrainer:
         if args.push_to_hub and accelerator.is_main_process:
             self._push(model_dir)
         return metrics
+
+    def _configure_backend(self, model) -> None:
+        """FSDP: wrap the predictor's layers; DeepSpeed: size its batch from the recipe (no dataloader is prepared)."""
+        state, args = self.accelerator.state, self.args
+        if self.accelerator.distributed_type == DistributedType.FSDP:
+            wrapped = configure_fsdp(state.fsdp_plugin, model)
+            logger.info("FSDP wraps %s", ", ".join(wrapped) or "the whole model as one unit")
+        elif self.accelerator.distributed_type == DistributedType.DEEPSPEED:
+            configure_deepspeed(
+                state.deepspeed_plugin.deepspeed_config, micro_batch_size=args.per_device_train_batch_size,
+                gradient_accumulation_steps=args.gradient_accumulation_steps, max_grad_norm=args.max_grad_norm,
+            )  # fmt: skip
 
     def _push(self, model_dir: Path) -> None:
         """Write the model card into ``model_dir`` and upload the folder to ``hub_model_id``."""

@@ -1,0 +1,172 @@
+"""VL-JEPA under FSDP / DeepSpeed / mixed precision: the configuration the trainer builds and the checks it makes
+before loading a model. FSDP and DeepSpeed do not run on a CPU with accelerate 1.x (see jepa_core.backends), so
+the sharded runs themselves are untested here; the wrap units, the DeepSpeed config, the gathered-weights save
+and the launcher's precision are."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from jepa_core.backends import LaunchBackend, UnsupportedBackendError
+from vljepa.training.arguments import VLJEPAModelArguments, VLJEPATrainingArguments
+from vljepa.training.sharding import check_sharded_run, configure_deepspeed, configure_fsdp, shardable_layer_classes
+
+pytest_plugins = ["test_vljepa_kit"]  # vl_tiny_st, tiny_model, one_torch_thread
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def fresh_accelerate_state():
+    """Accelerate keeps one process-wide state; a test that changes its precision starts and ends afresh."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
+def _lm_prefix_model(tiny_clip, tiny_llama3, vl_tiny_st):
+    from test_vljepa_kit import tiny_config
+
+    from vljepa.modeling import VLJEPAModel
+
+    torch.manual_seed(0)
+    config = tiny_config(tiny_clip, tiny_llama3, vl_tiny_st, predictor_num_layers=1, predictor_query_context="lm_prefix")
+    return VLJEPAModel.from_config(config)
+
+
+def test_fsdp_wraps_the_predictor_layers_found_in_the_model(tiny_clip, tiny_llama3, vl_tiny_st, monkeypatch):
+    """With the shipped fsdp.yaml settings (FSDP2, TRANSFORMER_BASED_WRAP, no class names), the wrap units are the
+    predictor's trainable layers and the frozen query-context layers, and nothing in the frozen encoders."""
+    from accelerate.utils import FullyShardedDataParallelPlugin
+    from accelerate.utils.fsdp_utils import fsdp2_prepare_auto_wrap_policy
+
+    model = _lm_prefix_model(tiny_clip, tiny_llama3, vl_tiny_st)
+    layer_class = type(model.predictor.layers[0])
+    assert shardable_layer_classes(model) == [layer_class]
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    plugin = FullyShardedDataParallelPlugin(fsdp_version=2, auto_wrap_policy="transformer_based_wrap")
+    assert configure_fsdp(plugin, model) == [layer_class.__name__]
+    policy = fsdp2_prepare_auto_wrap_policy(plugin, model)
+    wrapped = {name for name, module in model.named_modules() if policy(module)}
+    expected = {f"predictor.layers.{i}" for i in range(len(model.predictor.layers))}
+    expected |= {f"predictor.query_context.layers.{i}" for i in range(len(model.predictor.query_context.layers))}
+    assert wrapped == expected and model.predictor.query_context.layers
+    frozen = [p for p in model.predictor.query_context.parameters()]
+    assert frozen and not any(p.requires_grad for p in frozen)  # frozen units: FSDP2 shards them, no optimizer state
+
+
+def test_fsdp_keeps_class_names_the_config_gives(tiny_model, monkeypatch):
+    from accelerate.utils import FullyShardedDataParallelPlugin
+
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    plugin = FullyShardedDataParallelPlugin(fsdp_version=2, auto_wrap_policy="transformer_based_wrap",
+                                            transformer_cls_names_to_wrap=["SomethingElse"])
+    assert configure_fsdp(plugin, tiny_model) == ["SomethingElse"]
+
+
+def test_deepspeed_config_takes_the_recipe_batch(monkeypatch):
+    """The plugin accelerate builds from deepspeed-zero2.yaml leaves batch / accumulation / clipping to the
+    recipe; the trainer fills them (it prepares no dataloader, so ZeRO could not size its batch otherwise)."""
+    import yaml
+    from accelerate.utils import DeepSpeedPlugin
+
+    shipped = yaml.safe_load((ROOT / "recipes" / "accelerate" / "deepspeed-zero2.yaml").read_text())
+    assert "gradient_accumulation_steps" not in shipped["deepspeed_config"]
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    monkeypatch.setenv("ACCELERATE_DEEPSPEED_ZERO_STAGE", str(shipped["deepspeed_config"]["zero_stage"]))
+    config = DeepSpeedPlugin().deepspeed_config
+    configure_deepspeed(config, micro_batch_size=8, gradient_accumulation_steps=4, max_grad_norm=0.5)
+    assert (config["train_micro_batch_size_per_gpu"], config["gradient_accumulation_steps"],
+            config["gradient_clipping"]) == (8, 4, 0.5)
+    assert config["zero_optimization"]["stage"] == 2
+    with pytest.raises(ValueError, match="gradient_accumulation_steps=1 but the recipe's gradient_accumulation_steps is 4"):
+        configure_deepspeed({"gradient_accumulation_steps": 1}, micro_batch_size=8, gradient_accumulation_steps=4,
+                            max_grad_norm=1.0)
+
+
+def _training_args(tmp_path, **overrides) -> VLJEPATrainingArguments:
+    args = VLJEPATrainingArguments(
+        output_dir=str(tmp_path / "run"), caption_dataset="scenes",
+        caption_dataset_kwargs='{"num_images": 8, "use_cache": false}', per_device_train_batch_size=4,
+        eval_task="none", report_to="none", logging_steps=1, feature_cache_dir=str(tmp_path / "cache"),
+        monitor_collapse=False,
+    )  # fmt: skip
+    return dataclasses.replace(args, **overrides)
+
+
+@pytest.mark.parametrize(("backend", "overrides", "match"), [
+    (LaunchBackend("DeepSpeed", zero_stage=2), {"on_nonfinite_loss": "skip"}, "on_nonfinite_loss: stop"),
+    (LaunchBackend("FSDP", fsdp_version=2), {"eval_steps": 5, "eval_task": "vqa", "eval_dataset": "scenes-vqa"},
+     "eval_steps: 0"),
+])  # fmt: skip
+def test_settings_that_would_fail_later_are_refused_at_start(tmp_path, backend, overrides, match):
+    with pytest.raises(UnsupportedBackendError, match=match):
+        check_sharded_run(backend, _training_args(tmp_path, **overrides))
+    check_sharded_run(LaunchBackend("DDP / single process"), _training_args(tmp_path, **overrides))
+
+
+def test_unsupported_launch_is_refused_before_a_model_is_built(tmp_path, monkeypatch):
+    from vljepa.training import trainer as trainer_module
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was built")
+
+    monkeypatch.setattr(trainer_module, "build_model", no_model)
+    monkeypatch.setenv("ACCELERATE_USE_MEGATRON_LM", "true")
+    with pytest.raises(UnsupportedBackendError, match="Megatron-LM.*supported: single process"):
+        trainer_module.VLJEPATrainer(VLJEPAModelArguments(), _training_args(tmp_path)).train()
+
+
+def test_save_pretrained_writes_a_gathered_state_dict(tiny_model, tmp_path):
+    """The FSDP save path: the full state dict gathered by accelerator.get_state_dict (here: a modified copy) is
+    what lands in the folder, frozen parts left out, and from_pretrained loads it."""
+    from vljepa.modeling import VLJEPAModel
+
+    state = {k: v.clone() for k, v in tiny_model.state_dict().items()}
+    key = next(k for k in tiny_model.persistent_state_dict() if k.startswith("predictor."))
+    state[key] = torch.full_like(state[key], 0.25)
+    tiny_model.save_pretrained(tmp_path / "model", state_dict=state)
+    saved = load_file(tmp_path / "model" / "model.safetensors")
+    assert torch.equal(saved[key], state[key]) and not any(k.startswith("x_encoder.") for k in saved)
+    loaded = VLJEPAModel.from_pretrained(tmp_path / "model")
+    assert torch.equal(loaded.state_dict()[key], state[key])
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("fresh_accelerate_state")
+@pytest.mark.parametrize(("launched", "recipe", "expected"), [("bf16", None, torch.bfloat16),
+                                                              ("bf16", "no", torch.float32)])
+def test_training_follows_the_launchers_precision(tmp_path, tiny_timm, tiny_llama3, vl_tiny_st, monkeypatch,
+                                                  caplog, launched, recipe, expected):
+    """`accelerate launch --mixed_precision bf16` sets ACCELERATE_MIXED_PRECISION=bf16: with no recipe value the
+    predictor computes in bf16 during training; a recipe value wins. Both are logged."""
+    import logging
+
+    from vljepa.training import trainer as trainer_module
+
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", launched)
+    seen: list[torch.dtype] = []
+    build = trainer_module.build_model
+
+    def build_and_watch(model_args):
+        model = build(model_args)
+        model.predictor.layers[0].register_forward_hook(lambda module, inputs, output: seen.append(
+            (output[0] if isinstance(output, tuple) else output).dtype))
+        return model
+
+    monkeypatch.setattr(trainer_module, "build_model", build_and_watch)
+    model_args = VLJEPAModelArguments(x_encoder_id=str(tiny_timm), predictor_model_id=str(tiny_llama3),
+                                      y_encoder_id=str(vl_tiny_st), predictor_num_layers=1, embedding_dim=16)
+    args = _training_args(tmp_path, mixed_precision=recipe)
+    with caplog.at_level(logging.INFO, logger="vljepa.training.trainer"):
+        metrics = trainer_module.VLJEPATrainer(model_args, args).train()
+    assert metrics["train_steps"] == 2 and seen and set(seen) == {expected}
+    source = "the recipe" if recipe else "the accelerate launch"
+    assert f"Mixed precision {recipe or launched} (from {source}" in caplog.text

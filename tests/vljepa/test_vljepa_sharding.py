@@ -14,7 +14,12 @@ from safetensors.torch import load_file
 
 from jepa_core.backends import LaunchBackend, UnsupportedBackendError
 from vljepa.training.arguments import VLJEPAModelArguments, VLJEPATrainingArguments
-from vljepa.training.sharding import check_sharded_run, configure_deepspeed, configure_fsdp, shardable_layer_classes
+from vljepa.training.sharding import (
+    check_sharded_run,
+    configure_deepspeed,
+    configure_fsdp,
+    shardable_layer_classes,
+)
 
 pytest_plugins = ["test_vljepa_kit"]  # vl_tiny_st, tiny_model, one_torch_thread
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -105,8 +105,8 @@ def _gathered_for_update(params: list[torch.nn.Parameter]) -> Any:
 
 def fill_new_rows(model: Any, old_rows: int) -> None:
     """Set the embedding rows from ``old_rows`` on (input and, if untied, output) to the mean of the rows above."""
-    layers = {id(m): m for m in (model.get_input_embeddings(), model.get_output_embeddings()) if m is not None}
-    weights = [layer.weight for layer in layers.values()]
+    modules = (model.get_input_embeddings(), model.get_output_embeddings())
+    weights = list({id(m.weight): m.weight for m in modules if m is not None}.values())  # tied: one weight
     with _gathered_for_update(weights), torch.no_grad():
         for weight in weights:
             weight[old_rows:] = weight[:old_rows].float().mean(dim=0).to(weight.dtype)

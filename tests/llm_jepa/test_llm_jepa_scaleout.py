@@ -106,9 +106,8 @@ def test_training_follows_the_launchers_bf16(tiny_llama3, tmp_path, monkeypatch,
 
 def test_pred_rows_are_written_inside_zero3_gathered_parameters(tiny_llama3, monkeypatch):
     """Under ZeRO-3 the new [PRED] rows are filled while the embeddings are gathered, with rank 0 as the writer."""
-    from transformers import AutoModelForCausalLM
-
     import transformers.integrations.deepspeed as hf_deepspeed
+    from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(tiny_llama3)
     old_rows = model.get_input_embeddings().num_embeddings

@@ -175,3 +175,64 @@ def test_training_follows_the_launchers_precision(tmp_path, tiny_timm, tiny_llam
     assert metrics["train_steps"] == 2 and seen and set(seen) == {expected}
     source = "the recipe" if recipe else "the accelerate launch"
     assert f"Mixed precision {recipe or launched} (from {source}" in caplog.text
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _probe(out: Path, models: tuple[Path, Path, Path], mode: str, *, processes: int, resume: bool = False) -> Path:
+    """Run tests/vljepa/vljepa_fsdp_probe.py in one plain process or under `accelerate launch` (cpu-2proc)."""
+    import os
+    import subprocess
+    import sys
+
+    probe = [str(ROOT / "tests" / "vljepa" / "vljepa_fsdp_probe.py"), str(out), *map(str, models), mode]
+    probe += ["--resume"] if resume else []
+    command = [sys.executable, *probe] if processes == 1 else [
+        sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+        str(ROOT / "recipes" / "accelerate" / "cpu-2proc.yaml"), "--main_process_port", str(_free_port()), *probe]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(command, check=False, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.multiprocess
+def test_fsdp_on_two_processes_matches_one_process_and_resumes_exactly(tmp_path, tiny_timm, tiny_llama3, vl_tiny_st):
+    """The trainer's FSDP path (Accelerate's FSDP2 on gloo, forced on by the probe since accelerate enables FSDP
+    only on GPUs): losses and the gathered, saved weights equal a one-process run; evaluation runs on the saved
+    folder; a run resumed from an FSDP checkpoint ends bit-identical."""
+    import json
+    import shutil
+
+    models = (tiny_timm, tiny_llama3, vl_tiny_st)
+    one = _probe(tmp_path / "one" / "run", models, "none", processes=1)
+    fsdp = _probe(tmp_path / "fsdp" / "run", models, "fsdp", processes=2)
+    assert json.loads((fsdp / "metrics.json").read_text())["num_processes"] == 2
+    assert (fsdp / "checkpoints" / "step-0000002" / "pytorch_model_fsdp.bin").is_file()  # FSDP really ran
+    losses_one = json.loads((one / "losses.json").read_text())
+    losses_fsdp = json.loads((fsdp / "losses.json").read_text())
+    assert len(losses_one) == len(losses_fsdp) == 5
+    torch.testing.assert_close(torch.tensor(losses_fsdp), torch.tensor(losses_one), rtol=0, atol=1e-5)
+    a, b = load_file(one / "model" / "model.safetensors"), load_file(fsdp / "model" / "model.safetensors")
+    assert a.keys() == b.keys() and not any(k.startswith("x_encoder.") for k in b)
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], rtol=0, atol=1e-4, msg=key)
+    assert json.loads((fsdp / "metrics.json").read_text())["vqa_accuracy"] == pytest.approx(
+        json.loads((one / "metrics.json").read_text())["vqa_accuracy"])
+
+    resumed = tmp_path / "resumed" / "run"
+    shutil.copytree(fsdp, resumed)
+    for name in ("model", "eval", "metrics.json", "losses.json", "checkpoints/step-0000004", "checkpoints/step-0000005"):
+        shutil.rmtree(resumed / name) if (resumed / name).is_dir() else (resumed / name).unlink()
+    _probe(resumed, models, "fsdp", processes=2, resume=True)
+    assert json.loads((resumed / "losses.json").read_text()) == losses_fsdp[2:]
+    c = load_file(resumed / "model" / "model.safetensors")
+    for key in b:
+        assert torch.equal(c[key], b[key]), key

@@ -1,11 +1,12 @@
 """FSDP and DeepSpeed set-up of :class:`~vljepa.training.trainer.VLJEPATrainer` (the Accelerate plugins).
 
 - FSDP: the auto-wrap units are the predictor's transformer layer classes, read from the model itself
-  (``predictor.layers`` and, with ``predictor_query_context: lm_prefix``, the frozen
-  ``predictor.query_context.layers``), not from names. A layer holding only frozen parameters is a valid FSDP2
-  unit; FSDP version 1 needs ``fsdp_use_orig_params: true`` for units that mix frozen and trainable parameters
-  (checked by :func:`jepa_core.backends.check_launch_backend`). Frozen encoders are not in the optimizer, so they have no sharded
-  optimizer state.
+  (``predictor.layers``), not from names. The frozen pretrained parts (``model.frozen_prefixes()``: frozen
+  encoders, frozen query embeddings, the frozen ``predictor.query_context`` LM layers) are FSDP *ignored*
+  modules: replicated on every process, never sharded, not in the optimizer. Every sharded unit is then
+  trainable (no mixed requires_grad inside a unit), and FSDP2's limits on the parameters it manages are
+  avoided (``fully_shard`` refuses timm's channels-last, non-contiguous convolution weights). FSDP version 1
+  still needs ``fsdp_use_orig_params: true`` (checked by :func:`jepa_core.backends.check_launch_backend`).
 - DeepSpeed: the trainer builds its own per-process loaders (:class:`~vljepa.training.data.MicroBatches`,
   already split by rank), so ZeRO cannot size its batch from a prepared dataloader; the recipe's batch size,
   accumulation and clipping are written into the DeepSpeed config instead (accelerate's documented
@@ -26,22 +27,27 @@ from jepa_core.backends import LaunchBackend, UnsupportedBackendError
 
 
 def shardable_layer_classes(model: nn.Module) -> list[type[nn.Module]]:
-    """Classes of the predictor's transformer layers (trainable and frozen query-context ones), sorted by name;
-    empty for a model without a predictor (the dual encoder: FSDP then shards the whole model as one unit)."""
+    """Classes of the predictor's trainable transformer layers, sorted by name; empty for a model without a
+    predictor (the dual encoder: FSDP then shards its trainable parts as one unit)."""
     predictor = getattr(model, "predictor", None)
     if predictor is None:
         return []
-    layers = list(predictor.layers)
-    context = getattr(predictor, "query_context", None)
-    if context is not None:
-        layers += list(context.layers)
-    return sorted({type(layer) for layer in layers}, key=lambda cls: cls.__name__)
+    return sorted({type(layer) for layer in predictor.layers}, key=lambda cls: cls.__name__)
+
+
+def frozen_modules(model: nn.Module) -> list[nn.Module]:
+    """The frozen pretrained submodules (``model.frozen_prefixes()``), which FSDP leaves unsharded."""
+    return [model.get_submodule(prefix.rstrip(".")) for prefix in model.frozen_prefixes()]
 
 
 def configure_fsdp(plugin: Any, model: nn.Module) -> list[str]:
     """With a transformer-based auto-wrap policy and no layer classes named in the Accelerate config, wrap the
-    predictor's layer classes; return the class names FSDP will wrap."""
+    predictor's layer classes; leave the frozen parts unsharded (unless the config names its own
+    ``fsdp_ignored_modules``). Return the class names FSDP will wrap."""
     from torch.distributed.fsdp.wrap import transformer_auto_wrap_policy
+
+    if plugin.ignored_modules is None:
+        plugin.ignored_modules = frozen_modules(model)
 
     policy = plugin.auto_wrap_policy
     if isinstance(policy, functools.partial):

@@ -7,7 +7,8 @@ The main process writes ``OUT_DIR/losses.json``: the training loss of every opti
 
 MODE ``fsdp``: accelerate 1.x turns FSDP on only for GPU processes (on the CPU it silently keeps DDP, which
 ``vljepa train`` refuses), although torch's FSDP2 runs on gloo. To exercise the trainer's FSDP path on a CPU,
-this helper sets Accelerate's state to FSDP (version 2, transformer-based wrap, full state dict) after the
+this helper sets Accelerate's state to FSDP (version 2, transformer-based wrap, full state dict, as in
+recipes/accelerate/fsdp.yaml) after the
 trainer made its Accelerator and before training: everything after that (wrap units, accelerator.prepare,
 clipping, checkpoints, the gathered save, the final evaluation) is the trainer's and Accelerate's own code.
 """
@@ -32,7 +33,7 @@ def main(out: str, vision: str, llm: str, st: str, mode: str, *rest: str) -> Non
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     model_args = VLJEPAModelArguments(x_encoder_id=vision, predictor_model_id=llm, y_encoder_id=st,
-                                      predictor_num_layers=2, embedding_dim=16,
+                                      predictor_num_layers=1, embedding_dim=16, predictor_query_context="lm_prefix",
                                       y_encoder_frozen=True)  # no dropout: 1 and 2 processes comparable
     args = VLJEPATrainingArguments(
         output_dir=out, caption_dataset="scenes", caption_dataset_kwargs='{"num_images": 16, "use_cache": false}',
@@ -56,7 +57,7 @@ def main(out: str, vision: str, llm: str, st: str, mode: str, *rest: str) -> Non
         os.environ["ACCELERATE_USE_FSDP"] = "true"
         state = AcceleratorState()
         state.fsdp_plugin = FullyShardedDataParallelPlugin(
-            fsdp_version=2, auto_wrap_policy="transformer_based_wrap", state_dict_type="FULL_STATE_DICT",
+            fsdp_version=2, auto_wrap_policy="transformer_based_wrap", state_dict_type="FULL_STATE_DICT",  # as in recipes/accelerate/fsdp.yaml
             cpu_ram_efficient_loading=False,
         )  # fmt: skip
         state.distributed_type = PartialState().distributed_type = DistributedType.FSDP

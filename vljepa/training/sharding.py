@@ -7,6 +7,7 @@
   trainable (no mixed requires_grad inside a unit), and FSDP2's limits on the parameters it manages are
   avoided (``fully_shard`` refuses timm's channels-last, non-contiguous convolution weights). FSDP version 1
   still needs ``fsdp_use_orig_params: true`` (checked by :func:`jepa_core.backends.check_launch_backend`).
+  Checkpoints (resume) are sharded; the final ``model/`` folder holds the gathered full weights.
 - DeepSpeed: the trainer builds its own per-process loaders (:class:`~vljepa.training.data.MicroBatches`,
   already split by rank), so ZeRO cannot size its batch from a prepared dataloader; the recipe's batch size,
   accumulation and clipping are written into the DeepSpeed config instead (accelerate's documented
@@ -19,11 +20,14 @@ configuration these functions build. No FSDP or DeepSpeed run of this trainer ha
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Any
 
 from torch import nn
 
 from jepa_core.backends import LaunchBackend, UnsupportedBackendError
+
+logger = logging.getLogger(__name__)
 
 
 def shardable_layer_classes(model: nn.Module) -> list[type[nn.Module]]:
@@ -43,11 +47,19 @@ def frozen_modules(model: nn.Module) -> list[nn.Module]:
 def configure_fsdp(plugin: Any, model: nn.Module) -> list[str]:
     """With a transformer-based auto-wrap policy and no layer classes named in the Accelerate config, wrap the
     predictor's layer classes; leave the frozen parts unsharded (unless the config names its own
-    ``fsdp_ignored_modules``). Return the class names FSDP will wrap."""
+    ``fsdp_ignored_modules``); write FSDP2 checkpoints sharded. Return the class names FSDP will wrap."""
+    from torch.distributed.fsdp import StateDictType
     from torch.distributed.fsdp.wrap import transformer_auto_wrap_policy
 
     if plugin.ignored_modules is None:
         plugin.ignored_modules = frozen_modules(model)
+    if plugin.fsdp_version == 2 and plugin.state_dict_type == StateDictType.FULL_STATE_DICT:
+        # Checkpoints only: the final model is always gathered whole (accelerator.get_state_dict). Loading a
+        # full-state checkpoint broadcasts from rank 0 and fails on the embedding the predictor shares with
+        # its query context (KeyError 'predictor.query_context.token_embeddings.weight', torch 2.13).
+        logger.info("FSDP checkpoints: SHARDED_STATE_DICT (the final model folder is gathered whole)")
+        plugin.state_dict_config = plugin.optim_state_dict_config = None  # rebuilt for the sharded type
+        plugin.set_state_dict_type("SHARDED_STATE_DICT")
 
     policy = plugin.auto_wrap_policy
     if isinstance(policy, functools.partial):

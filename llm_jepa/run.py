@@ -55,13 +55,18 @@ def check_backend(model_args: LLMJepaModelArguments, train_args: LLMJepaTraining
     / ``fp16: true`` in the recipe win. A recipe cannot force fp32 under a bf16 launch (``bf16: false`` is the
     same as unset): launch with ``--mixed_precision no`` for that.
     """
-    from jepa_core.backends import check_launch_backend, precision_choice
+    from jepa_core.backends import UnsupportedBackendError, check_launch_backend, precision_choice
     from jepa_core.distributed import accelerator_available
 
     use_cpu = bool(train_args.use_cpu) or not accelerator_available()
     backend = check_launch_backend(
         "llm_jepa", use_cpu=use_cpu, qlora=model_args.peft == "qlora", mixed_trainable=model_args.peft != "none"
     )
+    if backend.name == "DeepSpeed" and train_args.on_nonfinite_loss == "skip":
+        raise UnsupportedBackendError(
+            "on_nonfinite_loss: skip cannot work under DeepSpeed (its engine keeps the gradients and applies the "
+            "update itself, so dropping them does not skip the step); use on_nonfinite_loss: stop"
+        )
     recipe = "fp16" if train_args.fp16 else "bf16" if train_args.bf16 else None
     _, source = precision_choice(recipe)
     logger.info("Mixed precision %s (from %s); backend %s", train_args.mixed_precision, source, backend.describe())

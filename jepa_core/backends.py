@@ -30,6 +30,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from jepa_core.config import ConfigError
+
 BackendName = Literal["DDP / single process", "FSDP", "DeepSpeed", "Megatron-LM", "XLA/TPU"]
 
 #: What each trainer can run, in words (used in error messages and the README table).
@@ -47,8 +49,9 @@ QLORA_SHARDED_MESSAGE = (
 )
 
 
-class UnsupportedBackendError(ValueError):
-    """The launch asked for a distributed backend this trainer cannot use (raised before loading a model)."""
+class UnsupportedBackendError(ConfigError):
+    """The launch asked for a distributed backend this trainer cannot use (raised before loading a model; the
+    ``vljepa`` / ``llm-jepa`` commands print it and exit with status 2, like any configuration error)."""
 
 
 @dataclass(frozen=True)

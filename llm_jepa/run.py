@@ -108,11 +108,11 @@ def train(
             f"output_dir {output_dir} already holds a trained model ({SAVED_CONFIG_NAME}); pass "
             "--overwrite_output_dir true to replace it, or choose another output_dir"
         )
+    check_backend(model_args, train_args)  # before any model is loaded or anything is written
     if train_args.should_save:
         sections = {"model": model_args, "data": data_args, "training": train_args}
         write_run_metadata(output_dir, sections, argv=list(argv) if argv is not None else None)
     set_seed(train_args.seed)
-    check_backend(model_args, train_args)  # before any model is loaded
 
     device_map = None
     if model_args.peft == "qlora":

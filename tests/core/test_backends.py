@@ -94,3 +94,20 @@ def test_the_shipped_fsdp_config_is_read_as_fsdp2_with_bf16(tmp_path):
     backend = launch_backend(env, xla_available=False)
     assert (backend.name, backend.fsdp_version) == ("FSDP", 2)
     assert precision_choice(None, env)[0] == "bf16"
+
+
+@pytest.mark.parametrize("command", ["vljepa", "llm_jepa"])
+def test_cli_names_the_backend_and_exits_2(command, monkeypatch, capsys):
+    """`vljepa train` / `llm-jepa train` under a Megatron-LM launch: status 2 and the reason, no traceback."""
+    monkeypatch.setenv("ACCELERATE_USE_MEGATRON_LM", "true")
+    if command == "vljepa":
+        from vljepa.cli import main
+
+        status = main(["train", str(ROOT / "recipes" / "vljepa" / "easyvqa-effnet-minilm.yaml"), "--report_to", "none"])
+    else:
+        from llm_jepa.cli import main
+
+        status = main(["train", str(ROOT / "recipes" / "llm_jepa" / "regex-smollm2-lora.yaml"), "--report_to", "none",
+                       "--output_dir", "/nonexistent/never-written"])
+    assert status == 2
+    assert "Megatron-LM" in capsys.readouterr().err

@@ -239,3 +239,25 @@ def test_fsdp_on_two_processes_matches_one_process_and_resumes_exactly(tmp_path,
     c = load_file(resumed / "model" / "model.safetensors")
     for key in b:
         assert torch.equal(c[key], b[key]), key
+
+
+def test_trainer_fills_the_deepspeed_config_before_prepare(tmp_path, tiny_model, monkeypatch):
+    """What VLJEPATrainer hands to DeepSpeed when Accelerate runs it (an Accelerator under DeepSpeed cannot be
+    made on a CPU, so a stand-in carries the real DeepSpeedPlugin that accelerate builds from the launch)."""
+    from types import SimpleNamespace
+
+    from accelerate.utils import DeepSpeedPlugin, DistributedType
+
+    from vljepa.training.trainer import VLJEPATrainer
+
+    trainer = VLJEPATrainer(VLJEPAModelArguments(), _training_args(tmp_path, per_device_train_batch_size=6,
+                                                                    gradient_accumulation_steps=3, max_grad_norm=2.0))
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    monkeypatch.setenv("ACCELERATE_DEEPSPEED_ZERO_STAGE", "2")
+    plugin = DeepSpeedPlugin()
+    trainer.accelerator = SimpleNamespace(distributed_type=DistributedType.DEEPSPEED,
+                                          state=SimpleNamespace(deepspeed_plugin=plugin))
+    trainer._configure_backend(tiny_model)
+    config = plugin.deepspeed_config
+    assert (config["train_micro_batch_size_per_gpu"], config["gradient_accumulation_steps"],
+            config["gradient_clipping"]) == (6, 3, 2.0)

@@ -4,11 +4,16 @@
 * :func:`regex_string_match` / :func:`regex_equivalent` - NL-to-regex: the same string, or the same language
   (two regexes accepting exactly the same lines, decided on finite automata built with ``greenery``).
 * :func:`gsm8k_final_answer` / :func:`gsm8k_answer_match` - GSM8K: the number after ``####``.
-* :func:`sql_execution_match` - text-to-SQL: both queries run on the SQLite database (read-only, time
-  limited) and their result multisets compared.
+* :func:`sql_execution_match` - text-to-SQL: both queries run on the SQLite database (read-only, time and
+  size limited) and their results compared: in order when the gold query's outermost statement has
+  ``ORDER BY``, as multisets otherwise (:mod:`eval.sql_execution`, re-exported here).
 
 Functions that can fail on bad input also come as a ``*_outcome`` variant returning a status string, so that
 runners can count invalid predictions, errors and timeouts instead of hiding them in a zero.
+
+Model outputs are untrusted, so scoring has caps (:mod:`eval.limits`): a regex too long, too deeply nested or
+repeating too often; a number with too many digits; an SQL value, result or memory use too large. An output over
+a cap scores as wrong with the outcome ``"over_limit"`` (the ``*_verdict`` functions also give the reason).
 
 >>> regex_equivalent("[0-9]+", "[0-9][0-9]*")
 True
@@ -21,19 +26,33 @@ from __future__ import annotations
 import contextlib
 import re
 import signal
-import sqlite3
 import threading
-import time
-from collections import Counter
 from collections.abc import Iterator
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from fractions import Fraction
-from pathlib import Path
 from typing import Literal
 
+from eval.limits import (
+    MAX_NUMBER_DIGITS,
+    MAX_REGEX_CHARS,
+    MAX_REGEX_NESTING,
+    MAX_REGEX_REPEAT,
+    LimitExceeded,
+    Verdict,
+)
+from eval.sql_execution import (  # noqa: F401  (re-exported: text-to-SQL scoring lives in its own module)
+    MAX_SQL_HEAP_BYTES,
+    SqlOutcome,
+    run_sql_readonly,
+    sql_execution_match,
+    sql_execution_outcome,
+    sql_execution_verdict,
+    sql_orders_rows,
+)
+
 RegexDialect = Literal["nl-rx", "standard"]
-RegexOutcome = Literal["equivalent", "different", "invalid_prediction", "invalid_reference", "timeout"]
-SqlOutcome = Literal["match", "mismatch", "prediction_error", "reference_error", "timeout"]
+RegexOutcome = Literal["equivalent", "different", "invalid_prediction", "invalid_reference", "timeout", "over_limit"]
+GsmOutcome = Literal["match", "mismatch", "no_answer", "over_limit"]
 
 # ---------------------------------------------------------------------------------------------- strings
 
@@ -64,6 +83,10 @@ class RegexTimeout(TimeoutError):
     """Building or comparing the automata took longer than the time limit."""
 
 
+class RegexTooComplex(RegexSyntaxError, LimitExceeded):
+    """A regex beyond the caps (:data:`MAX_REGEX_CHARS`, :data:`MAX_REGEX_NESTING`, :data:`MAX_REGEX_REPEAT`)."""
+
+
 _SPECIAL = set("\\[]|().?*+{}")
 _NLRX_OPERATORS = set("&~")
 
@@ -80,15 +103,25 @@ class _RegexParser:
         complement := '~' complement | atom     # nl-rx dialect only
         atom   := '(' union ')' | '(?:' union ')' | '[...]' | '.' | '\\x' | literal character
 
-    Character classes and escapes are handed to ``greenery.parse``. Anchors (``^``, ``$``) and word
-    boundaries (``\\b``) have no meaning for a whole-line language and are rejected.
+    Character classes and escapes are handed to ``greenery.parse``. Regexes match whole lines, so an anchor
+    where it can only match the line's start (``^`` before anything is consumed: ``^abc``, ``(^a|^b)c``) or end
+    (``$`` after everything: ``abc$``, ``a(b$|c$)``) is a no-op and accepted; an anchor anywhere else
+    (``a^b``, ``(a$)b``, ``(^a)*``) and word boundaries (``\\b``) have no whole-line automaton and are
+    rejected as unsupported.
     """
 
     def __init__(self, text: str, dialect: RegexDialect) -> None:
         if dialect not in ("nl-rx", "standard"):
             raise ValueError(f"unknown regex dialect {dialect!r}; choose 'nl-rx' or 'standard'")
-        self.text, self.pos, self.dialect = text, 0, dialect
+        self.text, self.pos, self.dialect, self.depth = text, 0, dialect, 0
         self.special = _SPECIAL | (_NLRX_OPERATORS if dialect == "nl-rx" else set())
+        self.anchors = 0  # anchors consumed so far (a repeated part must hold none)
+
+    def enter(self) -> None:
+        """One level deeper (a group or a complement); past :data:`MAX_REGEX_NESTING` it is :class:`LimitExceeded`."""
+        self.depth += 1
+        if self.depth > MAX_REGEX_NESTING:
+            raise RegexTooComplex(f"regex nested deeper than {MAX_REGEX_NESTING} levels at position {self.pos}")
 
     def fail(self, reason: str) -> RegexSyntaxError:
         return RegexSyntaxError(f"{reason} at position {self.pos} of {self.text!r}")
@@ -97,37 +130,53 @@ class _RegexParser:
         return self.text[self.pos] if self.pos < len(self.text) else ""
 
     def parse(self):
-        fsm = self.union()
+        fsm, _ = self.union(at_start=True)
         if self.pos != len(self.text):
             raise self.fail(f"unexpected {self.peek()!r}")
         return fsm
 
-    def union(self):
-        fsm = self.intersection()
+    # Each level returns (fsm, ends): ``ends`` when a '$' closed it, so nothing may follow it.
+
+    def union(self, at_start: bool):
+        fsm, ends = self.intersection(at_start)
         while self.peek() == "|":
             self.pos += 1
-            fsm = fsm.union(self.intersection())
-        return fsm
+            other, other_ends = self.intersection(at_start)
+            fsm, ends = fsm.union(other), ends or other_ends
+        return fsm, ends
 
-    def intersection(self):
-        fsm = self.concatenation()
+    def intersection(self, at_start: bool):
+        fsm, ends = self.concatenation(at_start)
         while self.dialect == "nl-rx" and self.peek() == "&":
             self.pos += 1
-            fsm = fsm.intersection(self.concatenation())
-        return fsm
+            other, other_ends = self.concatenation(at_start)
+            fsm, ends = fsm.intersection(other), ends or other_ends
+        return fsm, ends
 
-    def concatenation(self):
+    def concatenation(self, at_start: bool):
         from greenery import EPSILON
 
-        parts = []
+        parts, ends = [], False
         while self.peek() not in ("", ")", "|") and not (self.dialect == "nl-rx" and self.peek() == "&"):
-            parts.append(self.repeat())
-        return EPSILON.concatenate(*parts) if parts else EPSILON
+            char = self.peek()
+            if ends and char != "$":
+                raise self.fail("'$' is followed by more of the regex (only a final '$' is supported)")
+            if char in ("^", "$"):
+                if char == "^" and not (at_start and not parts):
+                    raise self.fail("'^' after the start of the line (only a leading '^' is supported)")
+                self.pos += 1
+                self.anchors += 1
+                ends = ends or char == "$"
+                continue
+            fsm, ends = self.repeat(at_start and not parts)
+            parts.append(fsm)
+        return (EPSILON.concatenate(*parts) if parts else EPSILON), ends
 
-    def repeat(self):
+    def repeat(self, at_start: bool):
         from greenery import EPSILON
 
-        fsm = self.complement()
+        anchors_before = self.anchors
+        fsm, ends = self.complement(at_start)
         while True:
             char = self.peek()
             if char in ("*", "+", "?"):
@@ -136,7 +185,9 @@ class _RegexParser:
             elif char == "{":
                 low, high = self.bounds()
             else:
-                return fsm
+                return fsm, ends
+            if self.anchors != anchors_before:
+                raise self.fail("an anchor inside a repeated part is not supported")
             if self.peek() == "?":  # lazy quantifier: same language
                 self.pos += 1
             optional = fsm.star() if high is None else EPSILON.union(fsm).times(high - low)
@@ -147,6 +198,10 @@ class _RegexParser:
         if not match:
             raise self.fail("malformed {n,m} repetition")
         self.pos = match.end()
+        if max(len(match.group(1)), len(match.group(3) or "")) > len(str(MAX_REGEX_REPEAT)) or max(
+            int(match.group(1)), int(match.group(3) or 0)
+        ) > MAX_REGEX_REPEAT:
+            raise RegexTooComplex(f"repetition {match.group(0)[:40]!r} exceeds {MAX_REGEX_REPEAT}")
         low = int(match.group(1))
         if match.group(2) is None:
             return low, low
@@ -155,25 +210,28 @@ class _RegexParser:
             raise self.fail(f"repetition {{{low},{high}}} has max < min")
         return low, high
 
-    def complement(self):
+    def complement(self, at_start: bool):
         if self.dialect == "nl-rx" and self.peek() == "~":
             self.pos += 1
-            return self.complement().everythingbut()
-        return self.atom()
+            self.enter()
+            fsm, ends = self.complement(at_start)
+            self.depth -= 1
+            return fsm.everythingbut(), ends
+        return self.atom(at_start)
 
-    def atom(self):
+    def atom(self, at_start: bool):
         from greenery import parse
 
         char = self.peek()
         if char == "(":
             self.pos += 3 if self.text.startswith("(?:", self.pos) else 1
-            fsm = self.union()
+            self.enter()
+            fsm, ends = self.union(at_start)
             if self.peek() != ")":
                 raise self.fail("unclosed group")
             self.pos += 1
-            return fsm
-        if char in ("^", "$"):
-            raise self.fail("anchors are not supported (regexes match whole lines)")
+            self.depth -= 1
+            return fsm, ends
         if char == "[":
             end = self.class_end()
             token = self.text[self.pos : end]
@@ -192,7 +250,7 @@ class _RegexParser:
         except Exception as err:  # greenery raises its own NoMatch / ValueError family
             raise self.fail(f"cannot parse {token!r} ({err})") from err
         self.pos += len(token)
-        return fsm
+        return fsm, False
 
     def class_end(self) -> int:
         index = self.pos + 1
@@ -214,9 +272,15 @@ def regex_to_fsm(regex: str, *, dialect: RegexDialect = "nl-rx"):
     """A ``greenery.Fsm`` accepting the lines the regex matches in full; or :class:`RegexSyntaxError`.
 
     ``dialect="nl-rx"`` adds the NL-RX operators ``A&B`` (both) and ``~A`` (not A); in ``"standard"`` they are
-    ordinary characters.
+    ordinary characters. A regex beyond the caps raises :class:`RegexTooComplex` (a :class:`RegexSyntaxError`).
     """
-    return _RegexParser(regex.strip(), dialect).parse()
+    regex = regex.strip()
+    if len(regex) > MAX_REGEX_CHARS:
+        raise RegexTooComplex(f"regex of {len(regex)} characters exceeds {MAX_REGEX_CHARS}")
+    try:
+        return _RegexParser(regex, dialect).parse()
+    except RecursionError as err:  # a deep structure inside greenery itself
+        raise RegexTooComplex("regex too deeply structured to build an automaton") from err
 
 
 @contextlib.contextmanager
@@ -243,25 +307,38 @@ def time_limit(seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def regex_equivalence_outcome(
+def regex_equivalence_verdict(
     prediction: str, reference: str, *, dialect: RegexDialect = "nl-rx", timeout_s: float | None = 5.0
-) -> RegexOutcome:
-    """Compare the languages of two regexes; a status instead of a bool so callers can count failures."""
+) -> Verdict:
+    """Compare the languages of two regexes: the outcome, and why for ``over_limit`` and invalid regexes."""
     if regex_string_match(prediction, reference):
-        return "equivalent"
+        return Verdict("equivalent")
     try:
         with time_limit(timeout_s):
             try:
                 reference_fsm = regex_to_fsm(reference, dialect=dialect)
-            except RegexSyntaxError:
-                return "invalid_reference"
+            except RegexSyntaxError as err:
+                return Verdict("invalid_reference", str(err)[:300])
             try:
                 prediction_fsm = regex_to_fsm(prediction, dialect=dialect)
-            except RegexSyntaxError:
-                return "invalid_prediction"
-            return "equivalent" if prediction_fsm.equivalent(reference_fsm) else "different"
-    except RegexTimeout:
-        return "timeout"
+            except RegexTooComplex as err:
+                return Verdict("over_limit", str(err)[:300])
+            except RegexSyntaxError as err:
+                return Verdict("invalid_prediction", str(err)[:300])
+            try:
+                same = prediction_fsm.equivalent(reference_fsm)
+            except (RecursionError, MemoryError) as err:
+                return Verdict("over_limit", f"automaton comparison: {type(err).__name__}")
+            return Verdict("equivalent" if same else "different")
+    except RegexTimeout as err:
+        return Verdict("timeout", str(err))
+
+
+def regex_equivalence_outcome(
+    prediction: str, reference: str, *, dialect: RegexDialect = "nl-rx", timeout_s: float | None = 5.0
+) -> RegexOutcome:
+    """Compare the languages of two regexes; a status instead of a bool so callers can count failures."""
+    return regex_equivalence_verdict(prediction, reference, dialect=dialect, timeout_s=timeout_s).outcome
 
 
 def regex_equivalent(
@@ -281,12 +358,18 @@ _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:/\d+)?|-?\.\d+")
 
 
 def normalize_number(text: str) -> str | None:
-    """The first number in ``text`` in canonical form ('$1,200.00' -> '1200', '-0.50' -> '-0.5'), or None."""
+    """The first number in ``text`` in canonical form ('$1,200.00' -> '1200', '-0.50' -> '-0.5'), or None.
+
+    A number of more than :data:`MAX_NUMBER_DIGITS` digits raises :class:`LimitExceeded`.
+    """
     cleaned = re.sub(r"(?<=\d),(?=\d{3}(?:\D|$))", "", text.replace("$", "").replace("\u2212", "-"))
     match = _NUMBER.search(cleaned)
     if not match:
         return None
     token = match.group(0)
+    digits = sum(char.isdigit() for char in token)
+    if digits > MAX_NUMBER_DIGITS:
+        raise LimitExceeded(f"number of {digits} digits exceeds {MAX_NUMBER_DIGITS}")
     if "/" in token:
         numerator, denominator = token.split("/")
         if int(denominator) == 0:
@@ -297,13 +380,18 @@ def normalize_number(text: str) -> str | None:
         number = Decimal(token)
     except InvalidOperation:
         return None
-    canonical = format(number.normalize(), "f")
+    # enough precision for every allowed digit (the default 28 would round long answers into equal ones)
+    canonical = format(number.normalize(Context(prec=MAX_NUMBER_DIGITS + 2)), "f")
     return "0" if canonical in ("-0", "0") else canonical
 
 
 def gsm8k_final_answer(text: str) -> str | None:
-    """The final answer of a GSM8K-style solution: the number after the last ``####`` (else the last
-    ``\\boxed{...}``), normalised by :func:`normalize_number`. None when there is no marked answer.
+    """The final answer of a GSM8K-style solution, normalised by :func:`normalize_number`; None when there is
+    no marked answer.
+
+    Rule: take the rest of the line after the last ``####`` (else the last ``\\boxed{...}``); when it holds
+    an ``=``, keep only what follows the last ``=`` (``#### 3 + 4 = 7`` -> ``7``: the result, not the first
+    operand); the answer is the first number of what is left (``#### $1,200 total`` -> ``1200``).
 
     Unmarked text is not searched for a trailing number: a model that does not state its answer the
     trained way scores no answer rather than a lucky guess.
@@ -311,71 +399,24 @@ def gsm8k_final_answer(text: str) -> str | None:
     for pattern in (_FINAL_MARKER, _BOXED):
         found = pattern.findall(text)
         if found:
-            return normalize_number(found[-1])
+            return normalize_number(found[-1].rsplit("=", 1)[-1])
     return None
+
+
+def gsm8k_verdict(prediction: str, reference: str) -> Verdict:
+    """``match`` / ``mismatch`` / ``no_answer`` / ``over_limit`` (with the reason) for one GSM8K prediction."""
+    expected = gsm8k_final_answer(reference) if ("####" in reference or "\\boxed" in reference) else None
+    if expected is None:
+        expected = normalize_number(reference)
+    try:
+        predicted = gsm8k_final_answer(prediction)
+    except LimitExceeded as err:
+        return Verdict("over_limit", str(err))
+    if predicted is None:
+        return Verdict("no_answer")
+    return Verdict("match" if predicted == expected else "mismatch")
 
 
 def gsm8k_answer_match(prediction: str, reference: str) -> bool:
     """The prediction's final answer equals the reference's (a full solution or the bare final answer)."""
-    predicted = gsm8k_final_answer(prediction)
-    expected = gsm8k_final_answer(reference) if ("####" in reference or "\\boxed" in reference) else None
-    if expected is None:
-        expected = normalize_number(reference)
-    return predicted is not None and predicted == expected
-
-
-# ---------------------------------------------------------------------------------------------- SQL
-
-
-def _deny_attach(action: int, *args: object) -> int:
-    # Predictions are untrusted: no ATTACH (it could create files) and no PRAGMA writes.
-    if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH, sqlite3.SQLITE_PRAGMA):
-        return sqlite3.SQLITE_DENY
-    return sqlite3.SQLITE_OK
-
-
-def run_sql_readonly(sql: str, db_path: str | Path, *, timeout_s: float = 5.0) -> list[tuple]:
-    """All rows of ``sql`` on the SQLite file, opened read-only (``sqlite3.Error`` or ``TimeoutError``)."""
-    path = Path(db_path)
-    if not path.is_file():
-        raise sqlite3.OperationalError(f"database file not found: {path}")
-    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=timeout_s)
-    deadline = time.monotonic() + timeout_s
-    try:
-        connection.text_factory = lambda raw: raw.decode("utf-8", errors="replace")
-        connection.set_authorizer(_deny_attach)
-        connection.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
-        try:
-            return connection.execute(sql).fetchall()
-        except sqlite3.OperationalError as err:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"query exceeded {timeout_s:g} s") from err
-            raise
-    finally:
-        connection.close()
-
-
-def sql_execution_outcome(
-    prediction: str, reference: str, db_path: str | Path, *, timeout_s: float = 5.0
-) -> SqlOutcome:
-    """Run both queries read-only and compare their results as multisets of rows (order ignored)."""
-    try:
-        expected = run_sql_readonly(reference, db_path, timeout_s=timeout_s)
-    except TimeoutError:
-        return "timeout"
-    except (sqlite3.Error, ValueError):
-        return "reference_error"
-    try:
-        predicted = run_sql_readonly(prediction, db_path, timeout_s=timeout_s)
-    except TimeoutError:
-        return "timeout"
-    except (sqlite3.Error, ValueError, OverflowError):
-        return "prediction_error"
-    return "match" if Counter(predicted) == Counter(expected) else "mismatch"
-
-
-def sql_execution_match(
-    prediction: str, reference: str, db_path: str | Path, *, timeout_s: float = 5.0
-) -> bool:
-    """True when both queries return the same multiset of rows; errors and timeouts give False."""
-    return sql_execution_outcome(prediction, reference, db_path, timeout_s=timeout_s) == "match"
+    return gsm8k_verdict(prediction, reference).outcome == "match"

@@ -92,6 +92,24 @@ def _as_float_matrix(values: np.ndarray | torch.Tensor, name: str) -> torch.Tens
     return F.normalize(tensor, dim=-1)
 
 
+def _as_row_ids(text_image_ids: Sequence[int] | np.ndarray | torch.Tensor) -> torch.Tensor:
+    """``[M]`` int64 row indices; floats (``0.5``, also ``1.0``) and booleans are refused, never truncated."""
+    array = text_image_ids.detach().cpu().numpy() if isinstance(text_image_ids, torch.Tensor) else np.asarray(
+        text_image_ids
+    )
+    array = array.reshape(-1)
+    if array.size and (array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.integer)):
+        position = 0
+        if np.issubdtype(array.dtype, np.floating):
+            fractional = np.nonzero(~np.isfinite(array) | (array != np.round(array)))[0]
+            position = int(fractional[0]) if fractional.size else 0
+        raise TypeError(
+            f"text_image_ids must be integer row indices of image_emb, got dtype {array.dtype} "
+            f"(e.g. text_image_ids[{position}] = {array[position]!r}); convert exact ids with .astype(int)"
+        )
+    return torch.as_tensor(array.astype(np.int64, copy=False))
+
+
 def _check_inputs(
     image_emb: np.ndarray | torch.Tensor,
     text_emb: np.ndarray | torch.Tensor,
@@ -105,7 +123,7 @@ def _check_inputs(
             f"image_emb has dimension {images.shape[1]} but text_emb has {texts.shape[1]}: "
             "both must live in the same embedding space"
         )
-    ids = torch.as_tensor(np.asarray(text_image_ids), dtype=torch.long).reshape(-1).to(images.device)
+    ids = _as_row_ids(text_image_ids).to(images.device)
     if ids.numel() != texts.shape[0]:
         raise ValueError(
             f"text_image_ids has {ids.numel()} entries but text_emb has {texts.shape[0]} rows: "

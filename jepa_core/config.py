@@ -3,13 +3,22 @@
 ``parse_config((ModelArgs, TrainArgs), ["recipe.yaml", "--learning_rate", "1e-4"])`` reads the YAML,
 rejects unknown keys (naming the file, the key and the closest valid name), uses the YAML values as
 defaults of an :class:`transformers.HfArgumentParser` and lets command-line flags override them.
-Each dataclass's ``__post_init__`` then validates the merged values.
+Every recipe value is type-checked against its field first (``per_device_train_batch_size: 2.5`` or ``"eight"``
+is a :class:`ConfigError` naming the file and the field); command-line values are converted by argparse, which
+names the flag. Booleans are ``true``/``false`` (or ``1``/``0``) in both places: ``"yes"`` is refused rather than
+guessed. Each dataclass's ``__post_init__`` then validates the merged values.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import difflib
+import enum
+import json
+import re
+import types
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +29,28 @@ from transformers import HfArgumentParser
 
 class ConfigError(ValueError):
     """A recipe or command line that cannot be turned into valid config objects."""
+
+
+def parse_json_mapping(value: Any, name: str) -> dict[str, Any]:
+    """A mapping option given as JSON text (command line) or as a YAML mapping; ``None`` or ``""`` is ``{}``.
+
+    Raises ``ValueError`` (not JSON) or ``TypeError`` (not a mapping) naming the option ``name``.
+    """
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{name} is not valid JSON: {err}") from err
+    if not isinstance(value, dict):
+        raise TypeError(f"{name} must be a JSON object (a mapping), got {type(value).__name__}")
+    return value
+
+
+def json_mapping_text(value: Any, name: str) -> str:
+    """:func:`parse_json_mapping`, normalised to sorted JSON text (a config field that stays a string)."""
+    return json.dumps(parse_json_mapping(value, name), sort_keys=True)
 
 
 def load_recipe(path: str | Path) -> dict[str, Any]:
@@ -61,6 +92,96 @@ def check_keys(data: dict[str, Any], dataclass_types: Sequence[type], source: st
         )
 
 
+_INT = re.compile(r"[+-]?\d+")
+_BOOL_WORDS = {"true": True, "false": False, "1": True, "0": False}
+
+
+def parse_bool(value: str | bool) -> bool:
+    """``true``/``false``/``1``/``0`` (any case) -> bool; anything else is an ``argparse.ArgumentTypeError``."""
+    if isinstance(value, bool):
+        return value
+    try:
+        return _BOOL_WORDS[str(value).strip().lower()]
+    except KeyError:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}") from None
+
+
+def _type_error(value: Any, annotation: Any) -> str | None:
+    """Why ``value`` (from YAML) does not fit ``annotation``, or None when it does."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Union or (hasattr(types, "UnionType") and isinstance(annotation, types.UnionType)):
+        if value is None and type(None) in args:
+            return None
+        errors = [_type_error(value, arg) for arg in args if arg is not type(None)]
+        return None if any(e is None for e in errors) else " or ".join(e for e in errors if e)
+    if origin is typing.Literal:
+        return None if value in args else f"expected one of {', '.join(repr(a) for a in args)}"
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        allowed = [m.value for m in annotation]
+        return None if value in allowed or value in annotation.__members__ else f"expected one of {allowed}"
+    if annotation is bool:
+        if isinstance(value, bool) or (isinstance(value, str) and value.strip().lower() in _BOOL_WORDS):
+            return None
+        return "expected true or false"
+    if annotation is int:
+        if (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, str) and _INT.fullmatch(value.strip())):
+            return None
+        return "expected an integer"
+    if annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return None
+        if isinstance(value, str):
+            try:
+                float(value)
+                return None
+            except ValueError:
+                pass
+        return "expected a number"
+    if origin is list or annotation is list:
+        if not isinstance(value, (list, tuple)):
+            return "expected a list"
+        inner = args[0] if args else Any
+        for item in value:
+            error = _type_error(item, inner)
+            if error:
+                return f"list item {item!r}: {error}"
+        return None
+    if origin is dict or annotation is dict:
+        return None if isinstance(value, (dict, str)) else "expected a mapping"
+    if annotation is str:
+        return None if not isinstance(value, bool) else "expected a string"
+    return None  # other annotations (Any, custom types) are left to the dataclass
+
+
+def _field_types(dataclass_types: Sequence[type]) -> dict[str, Any]:
+    hints: dict[str, Any] = {}
+    for dtype in dataclass_types:
+        type_hints = typing.get_type_hints(dtype)
+        for f in dataclasses.fields(dtype):
+            if f.init and f.name not in hints:
+                hints[f.name] = type_hints.get(f.name, Any)
+    return hints
+
+
+def check_types(data: dict[str, Any], dataclass_types: Sequence[type], source: str) -> dict[str, Any]:
+    """Raise :class:`ConfigError` naming each recipe value whose type does not fit its field; return the values,
+    numbers given for text fields turned into text."""
+    hints = _field_types(dataclass_types)
+    problems, checked = [], {}
+    for key, value in data.items():
+        annotation = hints.get(key, Any)
+        error = _type_error(value, annotation)
+        if error:
+            problems.append(f"  - {key}: {error}, got {value!r} ({type(value).__name__})")
+        elif annotation in (str, str | None) and isinstance(value, (int, float)):
+            value = str(value)
+        checked[key] = value
+    if problems:
+        raise ConfigError(f"{source}: value(s) of the wrong type:\n" + "\n".join(problems))
+    return checked
+
+
 def parse_config(dataclass_types: Sequence[type], argv: Sequence[str] | None = None) -> tuple[Any, ...]:
     """Parse ``[RECIPE.yaml] [--field value ...]`` into one instance per dataclass type.
 
@@ -73,10 +194,14 @@ def parse_config(dataclass_types: Sequence[type], argv: Sequence[str] | None = N
         source = argv.pop(0)
         recipe = load_recipe(source)
         check_keys(recipe, dataclass_types, source)
+        recipe = check_types(recipe, dataclass_types, source)
     parser = HfArgumentParser(list(dataclass_types))
+    hints = _field_types(dataclass_types)
     for action in parser._actions:
         if action.dest in recipe:
             action.required = False
+        if hints.get(action.dest) in (bool, bool | None):  # not yes/no/t/f/y/n: misread
+            action.type = parse_bool
     parser.set_defaults(**recipe)
     try:
         outputs = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)

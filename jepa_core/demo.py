@@ -1,7 +1,8 @@
 """`make demo`: resolve every bundled model, then run VL-JEPA and LLM-JEPA on the bundled defaults.
 
-Each job runs as its own process (``vljepa train``, ``llm-jepa train``, ``llm-jepa eval``) so what the
-demo does is exactly what a user types; a failing job stops the demo with its exit code.
+Each job runs as its own process (``vljepa train``, ``vljepa eval`` on ``easyvqa-reworded``, ``llm-jepa
+train``, ``llm-jepa eval``) so what the demo does is exactly what a user types; a failing job stops the demo
+with its exit code.
 """
 
 from __future__ import annotations
@@ -81,8 +82,16 @@ def main(argv: list[str] | None = None) -> int:
         else:
             logger.info("%s already holds a finished run; delete it to train again", run_dir)
         metrics = json.loads((run_dir / "metrics.json").read_text())
-        summary["vljepa"] = {"vqa_accuracy": metrics.get("vqa_accuracy"), "model": str(run_dir / "model"),
-                             "metrics": str(run_dir / "metrics.json")}
+        reworded_dir = run_dir / "eval-reworded"  # the same test images, questions in words training never used
+        if not (reworded_dir / "metrics.json").exists():
+            _run([py, "-m", "vljepa.cli", "eval", "--model", str(run_dir / "model"), "--task", "vqa",
+                  "--dataset", "easyvqa-reworded", "--output_dir", str(reworded_dir), "--torch_num_threads", "1"])
+        reworded = json.loads((reworded_dir / "metrics.json").read_text())
+        summary["vljepa"] = {"vqa_accuracy": metrics.get("vqa_accuracy"),
+                             "reworded_vqa_accuracy": reworded.get("vqa_accuracy"),
+                             "reworded_vqa_accuracy_by_category": reworded.get("vqa_accuracy_by_category"),
+                             "model": str(run_dir / "model"), "metrics": str(run_dir / "metrics.json"),
+                             "reworded_metrics": str(reworded_dir / "metrics.json")}
     if "llm_jepa" not in args.skip:
         run_dir = out / "llm_jepa"
         if not (run_dir / "metrics.json").exists():

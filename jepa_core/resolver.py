@@ -261,7 +261,13 @@ def _convert_atomically(entry: BundledModel, version: str, final: Path) -> None:
         os.umask(umask)
         os.chmod(building, 0o777 & ~umask)  # mkdtemp makes it private; the cache is an ordinary folder
         started = time.perf_counter()
-        report = entry.load_converter()(building)
+        import torch  # here, not at the top: resolving a path must not need torch
+
+        # A converter may build a randomly initialised model before loading the weights; forking the RNG keeps
+        # the caller's seeded stream as it was, so the first run on a machine (which converts) initialises its
+        # trainable parts exactly like every later run with the same seed.
+        with torch.random.fork_rng(devices=[]):
+            report = entry.load_converter()(building)
         seconds = time.perf_counter() - started
         for caveat in report.caveats:
             logger.warning("Bundled %s: %s", entry.hub_id, caveat)

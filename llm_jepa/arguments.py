@@ -10,11 +10,13 @@ Loss: ``total = lm_loss_weight * L_LM + jepa_loss_weight * d(Pred(Enc(Text)), En
 
 from __future__ import annotations
 
-import json
+import logging
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from transformers import TrainingArguments
+
+from jepa_core.config import parse_json_mapping
 
 JepaDistance = Literal["cosine", "l2", "mse", "infonce"]
 JepaMode = Literal["separate", "packed"]
@@ -227,13 +229,8 @@ class DataArguments:
     )
 
     def __post_init__(self) -> None:
-        if isinstance(self.dataset_kwargs, str):
-            try:
-                self.dataset_kwargs = json.loads(self.dataset_kwargs)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"dataset_kwargs must be a mapping or a JSON object string: {err}") from err
-        if self.dataset_kwargs is not None and not isinstance(self.dataset_kwargs, dict):
-            raise ValueError(f"dataset_kwargs must be a mapping, got {type(self.dataset_kwargs).__name__}")
+        if self.dataset_kwargs is not None:
+            self.dataset_kwargs = parse_json_mapping(self.dataset_kwargs, "dataset_kwargs")
         if self.max_length < 8:
             raise ValueError(f"max_length must be >= 8 tokens, got {self.max_length}")
         for name in ("max_train_examples", "max_eval_examples"):
@@ -286,8 +283,20 @@ class LLMJepaTrainingArguments(TrainingArguments, JepaObjectiveConfig):
         },
     )
 
+    hub_include_logs: bool = field(
+        default=False,
+        metadata={"help": "push_to_hub also uploads the TensorBoard event files of output_dir (off: model files, "
+                          "configs, tokenizer, card and metrics only)."},
+    )
+
     def __post_init__(self) -> None:
         from jepa_core.distributed import resolve_use_cpu
+
+        if self.hub_token:
+            logging.getLogger(__name__).warning(
+                "--hub_token is visible in the process list and shell history; prefer HF_TOKEN or `hf auth login`. "
+                "It is kept in memory only (written as <redacted> in config.yaml and run_info.json)."
+            )
 
         self.use_cpu = resolve_use_cpu(self.use_cpu)  # before TrainingArguments sets up the devices
         if self.on_nonfinite_loss not in NonFiniteLossPolicy.__args__:
@@ -301,6 +310,11 @@ class LLMJepaTrainingArguments(TrainingArguments, JepaObjectiveConfig):
                 f"hub_strategy={self.hub_strategy!r} would publish the checkpoints' pickled optimizer, scheduler "
                 "and RNG state (optimizer.pt, scheduler.pt, rng_state.pth); use hub_strategy every_save or end "
                 "(checkpoints stay local for resuming)"
+            )
+        if self.max_steps == 0 or (self.max_steps < 0 and self.num_train_epochs <= 0):
+            raise ValueError(
+                f"max_steps={self.max_steps}, num_train_epochs={self.num_train_epochs}: this run would train zero "
+                "steps. Set max_steps to a positive number, or leave it at -1 and set num_train_epochs > 0"
             )
         if self.remove_unused_columns:
             raise ValueError(

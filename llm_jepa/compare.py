@@ -5,26 +5,42 @@
 
 For each seed the recipe is trained twice with that seed, once as given (LLM-JEPA) and once with
 ``jepa_loss_weight=0`` (the baseline), through :func:`llm_jepa.run.run_training`; both models are scored on
-the same evaluation split with :func:`llm_jepa.evaluate.evaluate_model`. The report gives, per metric, the
-mean +/- standard deviation of each arm, the paired t-test and Wilcoxon signed-rank p-values (scipy), and
-Holm-corrected p-values across the metrics compared. With few seeds these tests have little power (with N
-seeds the smallest two-sided Wilcoxon p-value is 2/2^N), and a gain that is only significant before the
-correction is not evidence. Writes ``comparison.json`` and ``comparison.md``; finished runs are reused.
+the same evaluation split with :func:`llm_jepa.evaluate.evaluate_model`. The report gives:
+
+* per example (:mod:`llm_jepa.pairing`, :mod:`eval.paired_stats`), for two scorings side by side (semantic:
+  regex equivalence / GSM8K answer / SQL execution; strict: string exact match): the two arms' predictions
+  paired by example id within each seed, McNemar's exact test on the discordant pairs pooled over seeds and
+  a paired bootstrap 95% CI of the accuracy difference (resampling test items, all seeds of an item
+  together; fixed ``bootstrap_seed``);
+* per seed: for every metric the mean +/- standard deviation of each arm, the paired t-test and Wilcoxon
+  signed-rank p-values (scipy) and Holm-corrected p-values across the metrics. With N seeds the smallest
+  two-sided Wilcoxon p-value is 2/2^N, so these alone can rarely reach significance;
+* ``loss_vs_step.png``: the LM loss per optimizer step of both arms, from each run's ``trainer_state.json``
+  (training loss: there is no per-step accuracy during training).
+
+Writes ``comparison.json`` and ``comparison.md`` (and the plot); finished runs are reused.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import sys
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llm_jepa.evaluate import evaluate_model, is_score, load_eval_dataset, parse_json_options
+from eval.paired_stats import (
+    DEFAULT_BOOTSTRAP_RESAMPLES,
+    DEFAULT_BOOTSTRAP_SEED,
+    holm_correction,
+    mean_std,
+    paired_tests,
+)
+from jepa_core.config import parse_json_mapping
+from llm_jepa.evaluate import evaluate_model, is_score, load_eval_dataset
+from llm_jepa.pairing import SCORING_TITLES, example_statistics, read_predictions, training_curve
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +53,10 @@ ARM_TITLES = {"baseline": "baseline (jepa_loss_weight=0)", "llm_jepa": "LLM-JEPA
 class CompareArguments:
     """Options of ``llm-jepa compare`` (every other ``--field value`` goes to both training runs)."""
 
-    seeds: int = field(metadata={"help": "Number of seeds; each seed trains both arms."})
+    seeds: int | None = field(
+        default=None,
+        metadata={"help": "Number of seeds; each seed trains both arms (default: the length of seed_list)."},
+    )
     seed_start: int = field(default=1, metadata={"help": "First seed (seeds are seed_start .. +seeds-1)."})
     seed_list: str | None = field(
         default=None,
@@ -59,9 +78,19 @@ class CompareArguments:
     eval_split: str = field(default="test", metadata={"help": "Split of the evaluation data to score on."})
     eval_limit: int | None = field(default=None, metadata={"help": "Score the first N examples only."})
     batch_size: int = field(default=8, metadata={"help": "Prompts per generate() call when scoring."})
+    bootstrap_resamples: int = field(
+        default=DEFAULT_BOOTSTRAP_RESAMPLES, metadata={"help": "Resamples of the paired bootstrap CI."}
+    )
+    bootstrap_seed: int = field(
+        default=DEFAULT_BOOTSTRAP_SEED, metadata={"help": "Seed of the bootstrap resampling (fixed: reruns agree)."}
+    )
     max_new_tokens: int = field(default=128, metadata={"help": "Longest generated answer, in tokens."})
 
     def __post_init__(self) -> None:
+        if self.seeds is None:
+            if self.seed_list is None:
+                raise ValueError("give --seeds N or --seed_list S1,S2,...")
+            self.seeds = len(self.seed_values())
         if self.seeds < 1:
             raise ValueError(f"seeds must be >= 1, got {self.seeds}")
         if self.seed_list is not None and len(self.seed_values()) != self.seeds:
@@ -70,6 +99,8 @@ class CompareArguments:
             )
         if self.seeds < 2:
             logger.warning("with one seed there is no spread and no significance test; use --seeds 3 or more")
+        if self.bootstrap_resamples < 1:
+            raise ValueError(f"bootstrap_resamples must be >= 1, got {self.bootstrap_resamples}")
         if self.eval_limit is not None and self.eval_limit <= 0:
             raise ValueError(f"eval_limit must be a positive count, got {self.eval_limit}")
         if self.eval_dataset_kwargs and self.eval_dataset is None:
@@ -79,7 +110,7 @@ class CompareArguments:
         self.eval_options()  # bad JSON fails before any training
 
     def eval_options(self) -> dict[str, Any]:
-        return parse_json_options(self.eval_dataset_kwargs, "eval_dataset_kwargs")
+        return parse_json_mapping(self.eval_dataset_kwargs, "eval_dataset_kwargs")
 
     def seed_values(self) -> list[int]:
         if self.seed_list is None:
@@ -114,54 +145,6 @@ def evaluate_run(model_dir: Path, dataset: Any, args: CompareArguments, output_d
 
 
 # ---------------------------------------------------------------------------------------------- statistics
-
-
-def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
-    """Mean and sample standard deviation (ddof=1; None for a single value)."""
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, None
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-
-
-def paired_tests(baseline: Sequence[float], treatment: Sequence[float]) -> dict[str, Any]:
-    """Paired t-test and Wilcoxon signed-rank test (two-sided) of ``treatment - baseline``.
-
-    A p-value is None, with the reason in ``notes``, when the test is undefined: fewer than two pairs, or
-    (t-test) differences that are all equal so their spread is zero.
-    """
-    from scipy import stats
-
-    differences = [t - b for b, t in zip(baseline, treatment)]
-    result: dict[str, Any] = {"t_test_p": None, "wilcoxon_p": None, "notes": []}
-    if len(differences) < 2:
-        result["notes"].append("fewer than two paired seeds: no test")
-        return result
-    scale = max(1.0, *(abs(d) for d in differences))
-    if all(abs(d) <= 1e-12 * scale for d in differences):
-        result["wilcoxon_p"] = 1.0
-        result["notes"].append("no seed differs between the arms (t statistic undefined)")
-        return result
-    if max(differences) - min(differences) <= 1e-12 * scale:
-        result["notes"].append("every seed gives the same difference: the t statistic is undefined")
-    else:
-        result["t_test_p"] = float(stats.ttest_rel(treatment, baseline).pvalue)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # small-sample / ties notices
-        p = float(stats.wilcoxon(treatment, baseline).pvalue)
-    result["wilcoxon_p"] = None if math.isnan(p) else p
-    return result
-
-
-def holm_correction(p_values: dict[str, float | None]) -> dict[str, float | None]:
-    """Holm-Bonferroni adjusted p-values across the given tests (None stays None and is not counted)."""
-    present = sorted((p, name) for name, p in p_values.items() if p is not None)
-    adjusted: dict[str, float | None] = {name: None for name in p_values}
-    running = 0.0
-    for rank, (p, name) in enumerate(present):
-        running = max(running, min(1.0, (len(present) - rank) * p))
-        adjusted[name] = running
-    return adjusted
 
 
 def compared_metrics(runs: Sequence[dict[str, Any]]) -> list[str]:
@@ -227,6 +210,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         header,
         "",
+        *render_example_section(report["examples"], report.get("options", {})),
+        "## Per-seed accuracy: mean ± std over seeds, paired tests across seeds",
+        "",
         "| metric | baseline (mean ± std) | LLM-JEPA (mean ± std) | difference | paired t p | Holm "
         + "| Wilcoxon p | Holm |",
         "|---|---|---|---|---|---|---|---|",
@@ -252,7 +238,50 @@ def render_markdown(report: dict[str, Any]) -> str:
     for name, row in metrics.items():
         for seed, base, treat in zip(seeds, row["baseline"], row["llm_jepa"]):
             lines.append(f"| {name} | {seed} | {base:.4f} | {treat:.4f} |")
+    if report.get("plot"):
+        lines += ["", "## Training curves", "", f"![LM loss per step of both arms]({report['plot']})", ""]
+        lines.append(
+            "Training LM loss per optimizer step (thin: one seed, thick: the mean). Accuracy is measured once, "
+            "after training; no per-step accuracy is logged."
+        )
     return "\n".join(lines) + "\n"
+
+
+def render_example_section(examples: dict[str, Any], options: dict[str, Any]) -> list[str]:
+    """The per-example table: both scorings, pooled discordant pairs, McNemar's exact p, bootstrap CI."""
+    lines = [
+        "## Per-example paired statistics (both arms on the same seed and test item)",
+        "",
+        (
+            "| scoring | pairs (seeds x items) | baseline acc | LLM-JEPA acc | difference [95% CI] | both right "
+            "| only baseline (b) | only LLM-JEPA (c) | McNemar exact p |"
+        ),
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for scoring, row in examples.items():
+        ci = row["bootstrap"]
+        lines.append(
+            f"| {SCORING_TITLES[scoring]} | {row['num_pairs']} ({row['num_pairs'] // row['num_items']} x "
+            f"{row['num_items']}) | {row['baseline_accuracy']:.4f} | {row['llm_jepa_accuracy']:.4f} | "
+            f"{ci['difference']:+.4f} [{ci['low']:+.4f}, {ci['high']:+.4f}] | {row['both_correct']} | "
+            f"{row['baseline_only']} | {row['treatment_only']} | {row['mcnemar_p']:.4g} |"
+        )
+    any_row = next(iter(examples.values()))["bootstrap"]
+    lines += [
+        "",
+        (
+            "- McNemar: two-sided exact binomial test of c against b, the discordant (seed, item) pairs pooled "
+            "over seeds. Pairs of one item under different seeds are not independent, so this p-value is "
+            "optimistic when the same items are hard or easy on every seed; the bootstrap keeps that correlation."
+        ),
+        (
+            f"- Bootstrap: {any_row['num_resamples']} resamples of the test items (each drawn item keeps all its "
+            f"seeds), percentile {any_row['confidence']:.0%} interval, numpy seed {any_row['seed']}."
+        ),
+        "- Two scorings are compared, so read the p-values against alpha / 2 (Bonferroni) for a joint claim.",
+        "",
+    ]
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------- runs
@@ -287,23 +316,46 @@ def check_arms(recipe: str, overrides: list[str], root: Path) -> Any:
 
 def run_arm(argv: list[str], run_dir: Path, dataset: Any, args: CompareArguments) -> dict[str, Any]:
     """Train and score one arm, or reuse a finished run with the same command line."""
-    from jepa_core.rundir import write_json
+    from jepa_core.rundir import redact_argv, write_json
 
     record_file = run_dir / "compare_run.json"
+    recorded_argv = redact_argv(argv)  # no --hub_token in the record
     if record_file.is_file():
         record = json.loads(record_file.read_text())
-        if record.get("argv") == argv:
+        if record.get("argv") == recorded_argv:
             logger.info("reusing finished run %s", run_dir)
             return record["metrics"]
     model_dir = run_training(argv)
     metrics = evaluate_run(model_dir, dataset, args, run_dir / "eval")
-    write_json(record_file, {"argv": argv, "model_dir": str(model_dir), "metrics": metrics})
+    write_json(record_file, {"argv": recorded_argv, "model_dir": str(model_dir), "metrics": metrics})
     return metrics
+
+
+def plot_training_curves(root: Path, seeds: Sequence[int], name: str = "loss_vs_step.png") -> str | None:
+    """``loss_vs_step.png``: both arms' LM loss per logged step (each seed thin, the mean thick); the file
+    name, or None when no run logged its ``lm_loss`` in ``trainer_state.json`` (set ``logging_steps``)."""
+    from eval.plots import plot_step_curves
+
+    curves = {
+        ARM_TITLES[arm]: [c for seed in seeds if (c := training_curve(root / f"seed-{seed}" / arm)) is not None]
+        for arm in ARMS
+    }
+    if not any(curves.values()):
+        logger.warning(
+            "no run under %s logged lm_loss in trainer_state.json (logging_steps larger than the run?): "
+            "no loss-vs-step plot", root,
+        )
+        return None
+    plot_step_curves(
+        {arm: runs for arm, runs in curves.items() if runs}, root / name,
+        ylabel="training LM loss (assistant tokens)", title="LM loss per step (no per-step accuracy is logged)",
+    )
+    return name
 
 
 def run_comparison(recipe: str, overrides: list[str], args: CompareArguments) -> dict[str, Any]:
     """Train and score both arms for every seed; write and return the report."""
-    from jepa_core.rundir import atomic_write_text, write_json, write_run_metadata
+    from jepa_core.rundir import atomic_write_text, redact_argv, write_json, write_run_metadata
 
     root = Path(args.output_dir)
     data_args = check_arms(recipe, overrides, root)
@@ -322,13 +374,23 @@ def run_comparison(recipe: str, overrides: list[str], args: CompareArguments) ->
             )
     report = {
         "recipe": recipe,
-        "overrides": overrides,
+        "overrides": redact_argv(overrides),
         "seeds": seeds,
         "dataset": source,
         "eval_split": args.eval_split,
         "options": asdict(args),
         "runs": runs,
         "metrics": compare_runs(runs["baseline"], runs["llm_jepa"]),
+        "examples": example_statistics(
+            *(
+                [read_predictions(root / f"seed-{seed}" / arm / "eval" / "predictions.jsonl") for seed in seeds]
+                for arm in ARMS
+            ),
+            seeds,
+            num_resamples=args.bootstrap_resamples,
+            bootstrap_seed=args.bootstrap_seed,
+        ),
+        "plot": plot_training_curves(root, seeds),
     }
     write_json(root / "comparison.json", report)
     atomic_write_text(root / "comparison.md", render_markdown(report))
@@ -342,7 +404,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0].startswith("-"):
         print(
-            "usage: llm-jepa compare RECIPE.yaml --seeds N [--output_dir DIR] [--field value ...]",
+            "usage: llm-jepa compare RECIPE.yaml (--seeds N | --seed_list S1,S2,...) [--output_dir DIR] "
+            "[--field value ...]",
             file=sys.stderr,
         )
         HfArgumentParser(CompareArguments).print_help()

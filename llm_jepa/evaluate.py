@@ -6,7 +6,10 @@
 Generation is batched greedy decoding (left padding, the chat template with the generation prompt, only the
 system/user turns as the prompt). Scores per task (:mod:`eval.llm_tasks`): exact match always; regex: string
 match and language equivalence side by side, with invalid regexes and timeouts counted; gsm8k: final-answer
-match; sql: execution match. Writes ``metrics.json``, ``predictions.jsonl`` and the run metadata.
+match; sql: execution match. So every task has the paper's strict string ``exact_match`` and, where one
+exists, its semantic score (:data:`SEMANTIC_SCORES`) side by side. Regex rows are parsed in the dialect their
+data source declares (``regex_dialect``; NL-RX's ``&`` / ``~`` only for ``nl-rx``). Writes ``metrics.json``,
+``predictions.jsonl`` and the run metadata.
 
 >>> metrics = evaluate_model(model, tokenizer, dataset, batch_size=8, max_new_tokens=64)   # doctest: +SKIP
 >>> metrics["regex/semantic_equivalence"]   # doctest: +SKIP
@@ -25,18 +28,22 @@ from pathlib import Path
 from typing import Any
 
 from eval.llm_tasks import (
+    LimitExceeded,
     exact_match,
-    gsm8k_answer_match,
     gsm8k_final_answer,
-    regex_equivalence_outcome,
+    gsm8k_verdict,
+    regex_equivalence_verdict,
     regex_string_match,
-    sql_execution_outcome,
+    sql_execution_verdict,
 )
+from jepa_core.config import parse_json_mapping
 
 logger = logging.getLogger(__name__)
 
 # Per-task accuracy-type scores (fractions in [0, 1]); other metric keys are counts.
 SCORE_NAMES = ("exact_match", "string_match", "semantic_equivalence", "answer_match", "execution_match")
+# The task's semantic score beside the strict exact_match (tasks not listed have only exact_match).
+SEMANTIC_SCORES = {"regex": "semantic_equivalence", "gsm8k": "answer_match", "sql": "execution_match"}
 
 
 @dataclass
@@ -76,20 +83,7 @@ class LLMJepaEvalArguments:
         self.dataset_options()  # fail early on bad JSON
 
     def dataset_options(self) -> dict[str, Any]:
-        return parse_json_options(self.dataset_kwargs, "dataset_kwargs")
-
-
-def parse_json_options(text: str | None, name: str) -> dict[str, Any]:
-    """A JSON object given on the command line (``{}`` when empty); errors name the option."""
-    if not text:
-        return {}
-    try:
-        options = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{name} is not valid JSON: {err}") from err
-    if not isinstance(options, dict):
-        raise TypeError(f"{name} must be a JSON object, got {type(options).__name__}")
-    return options
+        return parse_json_mapping(self.dataset_kwargs, "dataset_kwargs")
 
 
 def prompt_messages(messages: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -152,22 +146,49 @@ def score_example(
         "reference": row["reference"],
         "exact_match": exact_match(prediction, gold),
     }
+    try:
+        _score_task(record, row, prediction, regex_timeout_s=regex_timeout_s, sql_timeout_s=sql_timeout_s)
+    except Exception as err:  # noqa: BLE001 (one hostile output must never end the evaluation)
+        logger.warning("example %s: scoring failed (%s: %s); scored as wrong", row["id"], type(err).__name__, err)
+        for name in _TASK_SCORES.get(row["task"], ()):
+            record[name] = 0.0
+        record["scoring_error"] = f"{type(err).__name__}: {err}"[:300]
+    return record
+
+
+_TASK_SCORES = {"regex": ("string_match", "semantic_equivalence"), "gsm8k": ("answer_match",),
+                "sql": ("execution_match",)}
+
+
+def _score_task(record: dict[str, Any], row: dict[str, Any], prediction: str, *, regex_timeout_s: float,
+                sql_timeout_s: float) -> None:
+    """Add the task's scores, its outcome and (for over_limit / errors) the reason to ``record``."""
     if row["task"] == "regex":
-        outcome = regex_equivalence_outcome(prediction, row["reference"], timeout_s=regex_timeout_s)
+        # the syntax the row's data source declares (NL-RX's & and ~ only for NL-RX-style data)
+        dialect = row.get("regex_dialect") or "standard"
+        verdict = regex_equivalence_verdict(
+            prediction, row["reference"], dialect=dialect, timeout_s=regex_timeout_s
+        )
         record.update(
             string_match=float(regex_string_match(prediction, row["reference"])),
-            semantic_equivalence=float(outcome == "equivalent"),
-            regex_outcome=outcome,
+            semantic_equivalence=float(verdict.outcome == "equivalent"),
+            regex_outcome=verdict.outcome,
         )
     elif row["task"] == "gsm8k":
-        record.update(
-            predicted_answer=gsm8k_final_answer(prediction),
-            answer_match=float(gsm8k_answer_match(prediction, row["reference"])),
-        )
+        verdict = gsm8k_verdict(prediction, row["reference"])
+        try:
+            predicted = gsm8k_final_answer(prediction)
+        except LimitExceeded:
+            predicted = None
+        record.update(predicted_answer=predicted, answer_match=float(verdict.outcome == "match"),
+                      gsm8k_outcome=verdict.outcome)
     elif row["task"] == "sql":
-        outcome = sql_execution_outcome(prediction, row["reference"], row["db_path"], timeout_s=sql_timeout_s)
-        record.update(execution_match=float(outcome == "match"), sql_outcome=outcome)
-    return record
+        verdict = sql_execution_verdict(prediction, row["reference"], row["db_path"], timeout_s=sql_timeout_s)
+        record.update(execution_match=float(verdict.outcome == "match"), sql_outcome=verdict.outcome)
+    else:
+        return
+    if verdict.reason is not None:
+        record["outcome_reason"] = verdict.reason
 
 
 _COUNTS = {  # task: (outcome field, {outcome: metric name})
@@ -177,6 +198,7 @@ _COUNTS = {  # task: (outcome field, {outcome: metric name})
             "invalid_prediction": "invalid_predictions",
             "invalid_reference": "invalid_references",
             "timeout": "timeouts",
+            "over_limit": "over_limit",
         },
     ),
     "sql": (
@@ -185,8 +207,10 @@ _COUNTS = {  # task: (outcome field, {outcome: metric name})
             "prediction_error": "prediction_errors",
             "reference_error": "reference_errors",
             "timeout": "timeouts",
+            "over_limit": "over_limit",
         },
     ),
+    "gsm8k": ("gsm8k_outcome", {"over_limit": "over_limit"}),
 }
 
 
@@ -208,9 +232,12 @@ def aggregate_metrics(records: list[dict[str, Any]]) -> dict[str, float | int]:
                 metrics[f"{task}/{name}"] = sum(r[name] for r in rows) / len(rows)
         if task == "gsm8k":
             metrics["gsm8k/no_answer"] = sum(r["predicted_answer"] is None for r in rows)
+        errors = sum("scoring_error" in r for r in rows)
+        if errors:
+            metrics[f"{task}/scoring_errors"] = errors
         if task in _COUNTS:
             outcome_field, names = _COUNTS[task]
-            outcomes = Counter(r[outcome_field] for r in rows)
+            outcomes = Counter(r.get(outcome_field) for r in rows)
             for outcome, name in names.items():
                 metrics[f"{task}/{name}"] = outcomes[outcome]
             if outcomes.get("invalid_reference") or outcomes.get("reference_error"):

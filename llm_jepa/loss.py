@@ -13,20 +13,43 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from jepa_core.distributed import GatherFn, gather_with_local_grad, scale_gradient
+from jepa_core.distributed import GatherFn, gather_global_batch
+
+_NO_LABELS = "the batch has no labelled (assistant) tokens; check the chat template and data"
 
 
-def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def lm_loss_positions(labels: torch.Tensor) -> torch.Tensor:
+    """Positions ``t`` whose next token is labelled in at least one row: ``(B, T) -> (K,)``, sorted.
+
+    Passed as the model's ``logits_to_keep``, so the output head and the softmax run only where the loss
+    looks (the answer spans; on regex-synth batches about half the positions instead of all of them), with
+    any model-specific logit processing kept. :func:`causal_lm_loss` with ``positions`` takes the same terms.
+    """
+    positions = (labels[:, 1:] != -100).any(dim=0).nonzero().squeeze(-1)
+    if positions.numel() == 0:
+        raise ValueError(_NO_LABELS)
+    return positions
+
+
+def causal_lm_loss(
+    logits: torch.Tensor, labels: torch.Tensor, positions: torch.Tensor | None = None
+) -> torch.Tensor:
     """Mean next-token cross-entropy over labelled positions.
 
     Args:
-        logits: ``(B, T, V)``; position ``t`` predicts token ``t + 1``.
+        logits: ``(B, T, V)``; position ``t`` predicts token ``t + 1``. With ``positions``: ``(B, K, V)``, the
+            logits at those positions only.
         labels: ``(B, T)`` token ids, -100 where no loss is taken.
+        positions: ``(K,)`` positions the logits were kept at (:func:`lm_loss_positions`), or None.
     """
-    shift_logits = logits[:, :-1, :].float()
-    shift_labels = labels[:, 1:].to(logits.device)
+    if positions is None:
+        shift_logits = logits[:, :-1, :].float()
+        shift_labels = labels[:, 1:].to(logits.device)
+    else:
+        shift_logits = logits.float()
+        shift_labels = labels.to(logits.device)[:, positions.to(logits.device) + 1]
     if not (shift_labels != -100).any():
-        raise ValueError("the batch has no labelled (assistant) tokens; check the chat template and data")
+        raise ValueError(_NO_LABELS)
     return F.cross_entropy(
         shift_logits.reshape(-1, shift_logits.shape[-1]), shift_labels.reshape(-1), ignore_index=-100
     )
@@ -64,11 +87,7 @@ def infonce_distance(
     rows scaled by the world size, so that DDP's gradient average equals the one-process gradient.
     """
     if gather_fn is not None:
-        local_rows = prediction.shape[0]
-        prediction = gather_with_local_grad(prediction, gather_fn, rank)
-        target = gather_with_local_grad(target, gather_fn, rank)
-        world_size = prediction.shape[0] // local_rows
-        prediction, target = scale_gradient(prediction, world_size), scale_gradient(target, world_size)
+        prediction, target = gather_global_batch(prediction, target, gather_fn, rank)
     prediction = F.normalize(prediction.float(), dim=-1)
     target = F.normalize(target.float(), dim=-1)
     logits = prediction @ target.T / temperature

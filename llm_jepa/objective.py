@@ -5,8 +5,10 @@
 
 * ``separate``: three forward passes (conversation; Text + [PRED]; Code), each with its own 2D mask.
 * ``packed``: one forward pass over ``[conversation | Text fallback | [PRED] | Code]`` with a block mask
-  (:func:`llm_jepa.packing.block_attention_mask`) and per-view position ids; logits only over the
-  conversation region. Same loss and gradients as ``separate`` (tested to 1e-4).
+  (:func:`llm_jepa.packing.block_attention_mask`) and per-view position ids. Same loss and gradients as
+  ``separate`` (tested to 1e-4).
+* every mode computes logits only at the positions whose next token is labelled in some row
+  (:func:`llm_jepa.loss.lm_loss_positions`), not over the whole conversation.
 * ``stop_gradient``: the Code view runs in a separate no-grad forward (never stored for backward).
 * ``compute_jepa=False`` (JEPA dropout, or lambda = 0): only the conversation is run, as plain fine-tuning.
 """
@@ -21,7 +23,7 @@ from typing import Any
 import torch
 
 from llm_jepa.arguments import JepaObjectiveConfig
-from llm_jepa.loss import causal_lm_loss, jepa_distance
+from llm_jepa.loss import causal_lm_loss, jepa_distance, lm_loss_positions
 from llm_jepa.packing import BLOCK_CONVERSATION, attention_mask_for_backend, block_attention_mask
 
 
@@ -74,8 +76,12 @@ def _require(batch: Mapping[str, Any], keys: tuple[str, ...], mode: str) -> None
 
 def _separate(model: Any, batch: Mapping[str, torch.Tensor], config: JepaObjectiveConfig, compute_jepa: bool):
     _require(batch, ("input_ids", "attention_mask", "labels"), "separate")
-    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False)
-    lm_loss = causal_lm_loss(out.logits, batch["labels"])
+    positions = lm_loss_positions(batch["labels"])
+    out = model(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False,
+        logits_to_keep=positions,
+    )
+    lm_loss = causal_lm_loss(out.logits, batch["labels"], positions)
     if not compute_jepa:
         return lm_loss, None, None
     _require(batch, ("text_input_ids", "text_attention_mask", "code_input_ids", "code_attention_mask"), "separate")
@@ -88,10 +94,14 @@ def _packed(model: Any, batch: Mapping[str, torch.Tensor], config: JepaObjective
     _require(batch, ("input_ids", "block_ids", "labels"), "packed")
     labels = batch["labels"]
     conv_width = labels.shape[1]
+    positions = lm_loss_positions(labels)  # logits only where the LM loss looks (all inside the conversation)
     if not compute_jepa:  # the conversation region alone is exactly a plain fine-tuning batch
         conv_mask = (batch["block_ids"][:, :conv_width] == BLOCK_CONVERSATION).long()
-        out = model(input_ids=batch["input_ids"][:, :conv_width], attention_mask=conv_mask, use_cache=False)
-        return causal_lm_loss(out.logits, labels), None, None
+        out = model(
+            input_ids=batch["input_ids"][:, :conv_width], attention_mask=conv_mask, use_cache=False,
+            logits_to_keep=positions,
+        )
+        return causal_lm_loss(out.logits, labels, positions), None, None
 
     _require(batch, ("position_ids", "text_block_id", "text_end_index", "pred_index"), "packed")
     if not config.jepa_stop_gradient:
@@ -106,9 +116,9 @@ def _packed(model: Any, batch: Mapping[str, torch.Tensor], config: JepaObjective
         position_ids=batch["position_ids"],
         output_hidden_states=True,
         use_cache=False,
-        logits_to_keep=torch.arange(conv_width, device=labels.device),
+        logits_to_keep=positions,
     )
-    lm_loss = causal_lm_loss(out.logits, labels)
+    lm_loss = causal_lm_loss(out.logits, labels, positions)
     hidden = out.hidden_states[-1]
     rows = torch.arange(hidden.shape[0], device=hidden.device)
     prediction = hidden[rows, batch["pred_index"]]

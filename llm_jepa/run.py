@@ -80,6 +80,15 @@ def resume_argument(value: str | bool | None) -> str | bool | None:
     return value
 
 
+def _no_examples(source: str, data_args: DataArguments) -> Exception:
+    from jepa_core.config import ConfigError
+
+    return ConfigError(
+        f"no training examples in {source} (split {data_args.dataset_split}): nothing to train; check the dataset "
+        "path, split and max_train_examples"
+    )
+
+
 def train(
     model_args: LLMJepaModelArguments,
     data_args: DataArguments,
@@ -89,18 +98,38 @@ def train(
     train_dataset: Any = None,
     eval_dataset: Any = None,
 ) -> Path:
-    """Train and save; return ``output_dir``. Datasets of chat ``messages`` may be passed in directly."""
+    """Train and save; return ``output_dir``. Datasets of chat ``messages`` may be passed in directly.
+
+    Steps: claim the output folder (resolved config, version, commit), load the model with its [PRED]
+    tokens, tokenise the views, build the trainer, train and evaluate, save the model and its card.
+    """
     import transformers
     from transformers import set_seed
 
+    transformers.utils.logging.set_verbosity(train_args.get_process_log_level())
+    output_dir = _start_run_dir(model_args, data_args, train_args, argv)
+    set_seed(train_args.seed)
+    model, tokenizer, pred_ids, saved = _load_model(model_args, train_args)
+    source = data_args.dataset if train_dataset is None else "a dataset passed to llm_jepa.run.train"
+    train_views, eval_views = _tokenized_views(data_args, train_args, tokenizer, train_dataset, eval_dataset, source)
+    trainer = _build_trainer(
+        model, tokenizer, pred_ids, saved, model_args, data_args, train_args, train_views, eval_views, source
+    )
+    _train_and_evaluate(trainer, train_args, evaluate=eval_views is not None, output_dir=output_dir)
+    _save_final(trainer, tokenizer, saved, model_args, train_args, output_dir)
+    logger.info("LLM-JEPA training finished; model in %s", output_dir)
+    return output_dir
+
+
+def _start_run_dir(
+    model_args: LLMJepaModelArguments, data_args: DataArguments, train_args: LLMJepaTrainingArguments,
+    argv: Sequence[str] | None,
+) -> Path:
+    """Refuse a folder that already holds a finished model (unless told); write the run metadata."""
     from jepa_core.config import ConfigError
     from jepa_core.rundir import write_run_metadata
-    from llm_jepa.loading import SAVED_CONFIG_NAME, load_model_for_training, save_trained
-    from llm_jepa.packing import LLMJepaCollator
-    from llm_jepa.trainer import LLMJepaTrainer
-    from llm_jepa.views import ViewTokenizer, tokenize_views_dataset
+    from llm_jepa.loading import SAVED_CONFIG_NAME
 
-    transformers.utils.logging.set_verbosity(train_args.get_process_log_level())
     output_dir = Path(train_args.output_dir)
     finished = (output_dir / SAVED_CONFIG_NAME).is_file()
     if finished and not train_args.overwrite_output_dir and train_args.resume_from_checkpoint is None:
@@ -112,7 +141,12 @@ def train(
     if train_args.should_save:
         sections = {"model": model_args, "data": data_args, "training": train_args}
         write_run_metadata(output_dir, sections, argv=list(argv) if argv is not None else None)
-    set_seed(train_args.seed)
+    return output_dir
+
+
+def _load_model(model_args: LLMJepaModelArguments, train_args: LLMJepaTrainingArguments) -> tuple[Any, ...]:
+    """``(model, tokenizer, pred_token_ids, saved_config)``, the saved config recording the objective."""
+    from llm_jepa.loading import load_model_for_training
 
     device_map = None
     if model_args.peft == "qlora":
@@ -125,12 +159,22 @@ def train(
     )
     saved.objective = train_args.objective_dict()
     _check_attention_backend(model, train_args)
+    return model, tokenizer, pred_ids, saved
 
-    source = data_args.dataset if train_dataset is None else "a dataset passed to llm_jepa.run.train"
+
+def _tokenized_views(
+    data_args: DataArguments, train_args: LLMJepaTrainingArguments, tokenizer: Any, train_dataset: Any,
+    eval_dataset: Any, source: str,
+) -> tuple[Any, Any]:
+    """The train and eval (None without one) datasets tokenised into LLM-JEPA views (main process first)."""
+    from llm_jepa.views import ViewTokenizer, tokenize_views_dataset
+
     if train_dataset is None:
         train_dataset = load_training_data(data_args, data_args.dataset_split, data_args.max_train_examples)
     if eval_dataset is None and data_args.eval_split:
         eval_dataset = load_training_data(data_args, data_args.eval_split, data_args.max_eval_examples)
+    if len(train_dataset) == 0:
+        raise _no_examples(source, data_args)
     views = ViewTokenizer(tokenizer, text_view=train_args.jepa_text_view, max_length=data_args.max_length)
     with train_args.main_process_first(desc="LLM-JEPA views"):
         train_views = tokenize_views_dataset(train_dataset, views, split_name=data_args.dataset_split)
@@ -138,6 +182,19 @@ def train(
             tokenize_views_dataset(eval_dataset, views, split_name=data_args.eval_split or "eval")
             if eval_dataset is not None else None
         )
+    if len(train_views) == 0:
+        raise _no_examples(source, data_args)
+    return train_views, eval_views
+
+
+def _build_trainer(
+    model: Any, tokenizer: Any, pred_ids: Any, saved: Any, model_args: LLMJepaModelArguments,
+    data_args: DataArguments, train_args: LLMJepaTrainingArguments, train_views: Any, eval_views: Any, source: str,
+) -> Any:
+    """The :class:`~llm_jepa.trainer.LLMJepaTrainer` with its view collator."""
+    from llm_jepa.packing import LLMJepaCollator
+    from llm_jepa.trainer import LLMJepaTrainer
+
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     collator = LLMJepaCollator(
         pred_token_ids=pred_ids, pad_token_id=pad_id or 0, mode=train_args.jepa_mode,
@@ -156,14 +213,36 @@ def train(
             "save_merged is not supported with FSDP / DeepSpeed sharded weights; train without it and merge "
             "afterwards with llm_jepa.loading.load_for_inference(output_dir, merge=True)"
         )
+    return trainer
+
+
+def _train_and_evaluate(
+    trainer: Any, train_args: LLMJepaTrainingArguments, *, evaluate: bool, output_dir: Path
+) -> None:
+    from jepa_core.config import ConfigError
+
     result = trainer.train(resume_from_checkpoint=resume_argument(train_args.resume_from_checkpoint))
+    if trainer.state.global_step == 0:  # e.g. fewer examples than one batch with dataloader_drop_last
+        raise ConfigError(
+            f"training ran zero optimizer steps ({len(trainer.train_dataset)} examples, batch "
+            f"{train_args.per_device_train_batch_size} x {train_args.gradient_accumulation_steps} accumulation); "
+            f"no model or model card was written to {output_dir}"
+        )
     trainer.log_metrics("train", result.metrics)
     trainer.save_metrics("train", result.metrics)
     trainer.save_state()
-    if eval_views is not None:
+    if evaluate:
         eval_metrics = trainer.evaluate()
         trainer.log_metrics("eval", eval_metrics)
         trainer.save_metrics("eval", eval_metrics)
+
+
+def _save_final(
+    trainer: Any, tokenizer: Any, saved: Any, model_args: LLMJepaModelArguments,
+    train_args: LLMJepaTrainingArguments, output_dir: Path,
+) -> None:
+    """The final model (or adapter) with tokenizer and model card; pushed when ``push_to_hub``."""
+    from llm_jepa.loading import save_trained
 
     if saved.weights == "full" and model_args.peft != "none":  # merged LoRA: one process writes it
         if train_args.should_save:
@@ -173,8 +252,6 @@ def train(
     trainer.create_model_card()
     if train_args.push_to_hub:
         trainer.push_to_hub(commit_message="LLM-JEPA fine-tune")
-    logger.info("LLM-JEPA training finished; model in %s", output_dir)
-    return output_dir
 
 
 def run_training(argv: Sequence[str]) -> Path:

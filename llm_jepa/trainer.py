@@ -10,11 +10,15 @@ these additions:
 * launch check: a process group smaller than the launcher's ``WORLD_SIZE`` is an error (``use_cpu`` defaults
   to True without an accelerator, so ``accelerate launch`` on a CPU machine gives one gloo group);
 * atomic checkpoints: ``checkpoint-N`` is written as ``_tmp-checkpoint-N/checkpoint-N`` and renamed into place
-  when complete, so a kill mid-save never leaves a folder that ``resume_from_checkpoint`` would pick; a full
-  disk (ENOSPC) removes the partial folder and names the intact previous checkpoint;
+  when complete, so a kill mid-save never leaves a folder that ``resume_from_checkpoint`` would pick; a failed
+  save removes the partial folder and names the intact previous checkpoint and the free space against a
+  checkpoint's size: a full disk (``OSError``/``SafetensorError``/``RuntimeError`` from the writers) is an
+  ``OSError(ENOSPC)``, any other error a :class:`~jepa_core.diskspace.CheckpointSaveError`;
 * ``on_nonfinite_loss``: a NaN/inf loss on any process stops training, or skips that optimizer step;
 * collapse statistics of the predictions and targets at each logging step (``collapse_monitor``);
-* Hub pushes (``push_to_hub``) upload no pickle files (training_args.bin, optimizer.pt, rng_state.pth, ...).
+* Hub pushes (``push_to_hub``) upload only the allow-list of :func:`jepa_core.hub.select_upload_files` (no pickle
+  files, checkpoints, ``run_info.json`` or credentials; TensorBoard logs with ``hub_include_logs``) and log what
+  they leave out.
 """
 
 from __future__ import annotations
@@ -40,8 +44,16 @@ from transformers.trainer_utils import (
 )
 from transformers.utils.hub import PushInProgress
 
+from jepa_core.diskspace import (
+    CheckpointSaveError,
+    folder_bytes,
+    free_bytes,
+    is_disk_full,
+    space_report,
+    tensor_bytes,
+)
 from jepa_core.distributed import check_world_size
-from jepa_core.hub import PICKLE_SUFFIXES
+from jepa_core.hub import PICKLE_SUFFIXES, exact_patterns, log_skipped, select_upload_files
 from jepa_core.model_card import render_model_card
 from jepa_core.monitoring import CollapseMonitorConfig, EmbeddingMonitor, NonFiniteLossError
 from jepa_core.rundir import atomic_write_text
@@ -289,19 +301,10 @@ class LLMJepaTrainer(Trainer):
         self._staging_dir = staging
         try:
             super()._save_checkpoint(model, trial)
-        except OSError as err:
+        except Exception as err:
             if self.args.should_save:
                 shutil.rmtree(staging, ignore_errors=True)
-            if err.errno != errno.ENOSPC:
-                raise
-            kept = (
-                f"the previous checkpoint {previous} is intact (resume with --resume_from_checkpoint {previous})"
-                if previous else "there is no earlier checkpoint"
-            )
-            raise OSError(
-                errno.ENOSPC, f"no space left on device while saving checkpoint {final}; the partial folder was "
-                f"removed and {kept}. Free disk space (or lower save_total_limit) and resume."
-            ) from err
+            raise self._save_failure(err, final, staging, previous) from err
         finally:
             self._staging_dir = None
         self.accelerator.wait_for_everyone()  # every process has written its files (RNG states)
@@ -320,14 +323,39 @@ class LLMJepaTrainer(Trainer):
             )
         self.accelerator.wait_for_everyone()
 
+    def _save_failure(self, err: Exception, final: str, staging: str, previous: str | None) -> Exception:
+        """The error to raise for a failed checkpoint save (its partial folder already removed): a full disk is an
+        ``OSError(ENOSPC)`` naming the folder and the space needed, anything else a ``CheckpointSaveError``."""
+        needed = folder_bytes(previous) if previous else tensor_bytes([self.model, self.optimizer])
+        space = space_report(os.path.dirname(final), needed)
+        kept = (
+            f"the previous checkpoint {previous} is intact (resume with --resume_from_checkpoint {previous})"
+            if previous else "there is no earlier checkpoint"
+        )
+        if is_disk_full(err, free=free_bytes(os.path.dirname(final)), needed=needed):
+            return OSError(
+                errno.ENOSPC, f"no space left on device while saving checkpoint {final} ({type(err).__name__}: "
+                f"{err}); the partial folder {staging} was removed and {kept}. {space} Free disk space (or lower "
+                "save_total_limit) and resume."
+            )
+        return CheckpointSaveError(
+            f"could not write checkpoint {final} ({type(err).__name__}: {err}); the partial folder {staging} was "
+            f"removed and {kept}. {space}"
+        )
+
     # ---- publishing -------------------------------------------------------------------------------------
 
     def _upload_output_dir(self, commit_message: str, *, blocking: bool, token: str | None = None,
                            revision: str | None = None) -> Any:
-        """Upload ``output_dir`` without checkpoints, ``_*`` files or any pickle file."""
+        """Upload the allow-listed files of ``output_dir`` (no checkpoints, ``_*`` files or pickles)."""
+        files, skipped = select_upload_files(
+            self.args.output_dir, ignore_patterns=HUB_IGNORE_PATTERNS, include_logs=self.args.hub_include_logs
+        )
+        log_skipped(self.args.output_dir, skipped)
         return hf_trainer.hf_api().upload_folder(
             repo_id=self.hub_model_id, folder_path=self.args.output_dir, commit_message=commit_message,
             token=token if token is not None else self.args.hub_token, run_as_future=not blocking,
+            allow_patterns=exact_patterns(files),
             ignore_patterns=HUB_IGNORE_PATTERNS, revision=revision if revision is not None else self.args.hub_revision,
         )
 

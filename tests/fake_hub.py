@@ -4,6 +4,7 @@ for loading back, ``huggingface_hub.snapshot_download``; a repo is a folder unde
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -18,15 +19,18 @@ class FakeHub:
         self.root = root
         self.created: list[dict] = []
         self.uploads: list[dict] = []
+        self.tokens: list[str | None] = []  # the token each call authenticated with (None: HF_TOKEN / login)
 
     def create_repo(self, api, repo_id, *, private=None, exist_ok=False, repo_type=None, **kwargs):
         self.created.append({"repo_id": repo_id, "private": private, "exist_ok": exist_ok, "repo_type": repo_type})
+        self.tokens.append(kwargs.get("token") or api.token)
         (self.root / repo_id).mkdir(parents=True, exist_ok=exist_ok)
         return RepoUrl(f"https://huggingface.co/{repo_id}")
 
     def upload_folder(self, api, *, repo_id, folder_path, repo_type=None, commit_message=None,
-                      allow_patterns=None, ignore_patterns=None, **kwargs):
+                      allow_patterns=None, ignore_patterns=None, run_as_future=False, **kwargs):
         self.uploads.append({"repo_id": repo_id, "commit_message": commit_message, "repo_type": repo_type})
+        self.tokens.append(kwargs.get("token") or api.token)
         folder = Path(folder_path)
         paths = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
         ignore = [*(ignore_patterns or []), *DEFAULT_IGNORE_PATTERNS]
@@ -34,8 +38,13 @@ class FakeHub:
             target = self.root / repo_id / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(folder / rel, target)
-        return CommitInfo(commit_url=f"https://huggingface.co/{repo_id}/commit/0123abcd",
+        info = CommitInfo(commit_url=f"https://huggingface.co/{repo_id}/commit/0123abcd",
                           commit_message=commit_message, commit_description="", oid="0123abcd")
+        if not run_as_future:
+            return info
+        future: Future = Future()
+        future.set_result(info)
+        return future
 
     def files(self, repo_id: str) -> set[str]:
         return {p.relative_to(self.root / repo_id).as_posix() for p in (self.root / repo_id).rglob("*")
@@ -66,3 +75,12 @@ def serve_downloads(monkeypatch: pytest.MonkeyPatch, fake: FakeHub) -> list[str]
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
     return downloaded
+
+
+def files_containing(root: Path, *needles: str) -> list[str]:
+    """Every file under ``root`` whose bytes contain one of ``needles`` (binary files included): where a
+    secret leaked to."""
+    return sorted(
+        path.relative_to(root).as_posix() for path in Path(root).rglob("*")
+        if path.is_file() and any(needle.encode() in path.read_bytes() for needle in needles)
+    )

@@ -6,6 +6,16 @@ sentence-transformers target encoder; plus a CLIP/LiT dual-encoder baseline with
     >>> model = VLJEPAModel.from_pretrained("runs/demo/vljepa/model")          # doctest: +SKIP
     >>> model.answer([image], ["what color is the shape?"], ["red", "blue", "green"])
 
+What is where (start with ``modeling.py``, then ``encoders/predictor.py``):
+
+* the model: :mod:`~vljepa.configuration` (``VLJEPAConfig``, saved as ``config.json``), :mod:`~vljepa.modeling`
+  (``VLJEPAModel``), :mod:`~vljepa.baseline` (``DualEncoderModel``), :mod:`~vljepa.shared_space` (what both
+  share), :mod:`~vljepa.losses` (InfoNCE / cosine / L2), :mod:`~vljepa.inference` (batched scoring helpers),
+  :mod:`~vljepa.persistence` (``save_pretrained`` / ``from_pretrained`` / ``load_pretrained``);
+* :mod:`vljepa.encoders` (X-encoder, predictor, Y-encoder), :mod:`vljepa.data` (datasets),
+  :mod:`vljepa.training` (the Accelerate trainer), :mod:`vljepa.decoding` (embedding -> text);
+* :mod:`~vljepa.evaluate` (eval runners on a model) and :mod:`~vljepa.cli` (the ``vljepa`` command).
+
 Attributes are imported lazily, so ``import vljepa.data`` stays light.
 """
 

@@ -56,6 +56,11 @@ class VLJEPAEvalArguments:
         default="{}", metadata={"help": "JSON keyword arguments for load_vl_dataset, e.g. '{\"root\": \"/data\"}'."}
     )
     revision: str | None = field(default=None, metadata={"help": "Revision of a hub model."})
+    on_bad_input: Literal["error", "skip"] = field(
+        default="error",
+        metadata={"help": "An image that cannot be decoded: 'error' stops naming the row and file; 'skip' leaves "
+                  "the row out and lists it in metrics.json (skipped_bad_inputs, bad_inputs)."},
+    )
     decoder: str | None = field(
         default=None,
         metadata={"help": "Y-decoder folder to attach (generative captioning; default: the model's own decoder/)."},
@@ -66,13 +71,20 @@ class VLJEPAEvalArguments:
         default=True, metadata={"help": "Read/write frozen X-encoder features in the on-disk feature cache."}
     )
     feature_cache_dir: str | None = field(default=None, metadata={"help": "Cache root (default: $JEPA_CACHE_DIR/features)."})
+    torch_num_threads: int | None = field(
+        default=None,
+        metadata={"help": "torch.set_num_threads for the evaluation (None: torch's default). 1 avoids OpenMP "
+                  "threads spin-waiting on a shared CPU, as the CPU recipes do."},
+    )
 
     def __post_init__(self) -> None:
-        from vljepa.training.arguments import json_mapping
+        from jepa_core.config import json_mapping_text
 
-        self.dataset_kwargs = json_mapping(self.dataset_kwargs, "dataset_kwargs")
+        self.dataset_kwargs = json_mapping_text(self.dataset_kwargs, "dataset_kwargs")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.torch_num_threads is not None and self.torch_num_threads < 1:
+            raise ValueError(f"torch_num_threads must be >= 1 or unset, got {self.torch_num_threads}")
         if self.max_samples is not None and self.max_samples < 1:
             raise ValueError(f"max_samples must be >= 1, got {self.max_samples}")
 
@@ -85,9 +97,11 @@ def _is_main_process() -> bool:
 
 def train_command(argv: Sequence[str]) -> int:
     from vljepa.training.arguments import VLJEPAModelArguments, VLJEPATrainingArguments
+    from vljepa.training.checkpointing import check_output_dir
     from vljepa.training.trainer import VLJEPATrainer
 
     model_args, training_args = parse_config((VLJEPAModelArguments, VLJEPATrainingArguments), list(argv))
+    check_output_dir(training_args.output_dir, resume=training_args.resume)  # before the log file is opened
     setup_logging(Path(training_args.output_dir) / "train.log", main_process=_is_main_process())
     metrics = VLJEPATrainer(model_args, training_args, argv=["vljepa", "train", *argv]).train()
     if _is_main_process():
@@ -102,6 +116,10 @@ def eval_command(argv: Sequence[str]) -> int:
 
     (args,) = parse_config((VLJEPAEvalArguments,), list(argv))
     setup_logging(Path(args.output_dir) / "eval.log")
+    if args.torch_num_threads is not None:
+        import torch
+
+        torch.set_num_threads(args.torch_num_threads)
     model = load_pretrained(args.model, revision=args.revision)
     if args.decoder is not None:
         from vljepa.decoding.decoder import YDecoder
@@ -114,15 +132,16 @@ def eval_command(argv: Sequence[str]) -> int:
         from vljepa.training.feature_cache import FeatureCache
 
         root = Path(args.feature_cache_dir) if args.feature_cache_dir else jepa_cache_dir() / "features"
-        model.x_encoder.feature_cache = FeatureCache.for_encoder(
+        model.attach_feature_cache(FeatureCache.for_encoder(
             root, model.x_encoder, encoder_id=model.config.x_encoder_id, revision=model.config.x_encoder_revision
-        )
+        ))
     dataset = load_dataset_for_eval(args.dataset, args.split, kwargs=json.loads(args.dataset_kwargs))
     if args.max_samples is not None:
         dataset = dataset.select(range(min(args.max_samples, len(dataset))))
-    metrics = evaluate_model(model, task=args.task, dataset=dataset, output_dir=args.output_dir, batch_size=args.batch_size)
-    if model.x_encoder.feature_cache is not None:
-        model.x_encoder.feature_cache.flush()
+    metrics = evaluate_model(model, task=args.task, dataset=dataset, output_dir=args.output_dir, batch_size=args.batch_size,
+                             on_bad_input=args.on_bad_input)
+    if model.feature_cache is not None:
+        model.feature_cache.flush()
     _print_metrics(metrics)
     return 0
 
@@ -174,6 +193,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[command](rest)
     except ConfigError as err:
         print(f"vljepa {command}: {err}", file=sys.stderr)
+        return 2
+    except ValueError as err:
+        # Imported here (already loaded when they were raised), so that `--help` stays fast.
+        from vljepa.data.adapters.common import DataFormatError
+        from vljepa.data.images import BadInputError
+
+        if not isinstance(err, (BadInputError, DataFormatError)):
+            raise
+        print(f"vljepa {command}: {err}", file=sys.stderr)  # the message names the file and row
         return 2
 
 

@@ -37,9 +37,12 @@ def load_eval_dataset(args: Any, accelerator: Any | None = None):
 
 def evaluate_model(
     model: Any, *, task: str, dataset: Any, output_dir: str | Path, batch_size: int = 128,
-    accelerator: Any | None = None,
+    accelerator: Any | None = None, on_bad_input: str = "error",
 ) -> dict[str, Any]:
-    """Run the ``task`` runner; it writes ``metrics.json``, ``predictions.jsonl``, ``report.md`` into ``output_dir``."""
+    """Run the ``task`` runner; it writes ``metrics.json``, ``predictions.jsonl``, ``report.md`` into ``output_dir``.
+
+    ``on_bad_input``: an image that cannot be decoded raises naming its row and file (``"error"``), or its row
+    is left out and listed in ``metrics.json`` (``"skip"``)."""
     from eval import runners
 
     run = {
@@ -51,4 +54,6 @@ def evaluate_model(
     if run is None:
         raise ValueError(f"unknown evaluation task {task!r}; choose from {', '.join(EVAL_TASKS)}")
     logger.info("Evaluating %s on %d rows -> %s", task, len(dataset), output_dir)
-    return run(model, dataset, output_dir=output_dir, batch_size=batch_size, accelerator=accelerator)
+    return run(
+        model, dataset, output_dir=output_dir, batch_size=batch_size, accelerator=accelerator, on_bad_input=on_bad_input
+    )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,6 +18,8 @@ from typing import Any, ClassVar
 import torch
 from safetensors.torch import load_file, save_file
 from transformers import PreTrainedConfig
+
+from jepa_core.atomic import atomic_path, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -81,19 +82,9 @@ class PersistenceMixin:
         directory = Path(save_directory)
         directory.mkdir(parents=True, exist_ok=True)
         tensors = self.persistent_state_dict(state_dict)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{WEIGHTS_NAME}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file(tensors, tmp, metadata={"format": "pt", "model_type": self.config.model_type})
-            os.replace(tmp, directory / WEIGHTS_NAME)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        config_text = self.config.to_json_string(use_diff=False)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{CONFIG_NAME}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as handle:
-            handle.write(config_text)
-        os.replace(tmp, directory / CONFIG_NAME)
+        with atomic_path(directory / WEIGHTS_NAME) as tmp:
+            save_file(tensors, str(tmp), metadata={"format": "pt", "model_type": self.config.model_type})
+        atomic_write_text(directory / CONFIG_NAME, self.config.to_json_string(use_diff=False))
         logger.info("Saved %s (%d tensors) to %s", type(self).__name__, len(tensors), directory)
         return directory
 
@@ -151,13 +142,23 @@ class PersistenceMixin:
 
 
 
-def model_classes() -> dict[str, type]:
-    """``model_type`` -> model class (a registry, not name sniffing)."""
-    from vljepa.baseline import DualEncoderConfig, DualEncoderModel
-    from vljepa.configuration import VLJEPAConfig
-    from vljepa.modeling import VLJEPAModel
+# model_type -> "module:Class": a registry, not name sniffing. Strings, so that this low-level module does not
+# import the models built on it (they import it); the class is imported when a folder of that type is loaded.
+MODEL_CLASSES: dict[str, str] = {
+    "vljepa": "vljepa.modeling:VLJEPAModel",
+    "vljepa-dual-encoder": "vljepa.baseline:DualEncoderModel",
+}
 
-    return {VLJEPAConfig.model_type: VLJEPAModel, DualEncoderConfig.model_type: DualEncoderModel}
+
+def model_classes() -> dict[str, type]:
+    """``model_type`` -> model class, imported now."""
+    import importlib
+
+    classes = {}
+    for model_type, target in MODEL_CLASSES.items():
+        module_name, class_name = target.split(":")
+        classes[model_type] = getattr(importlib.import_module(module_name), class_name)
+    return classes
 
 
 def load_pretrained(model_id_or_path: str | Path, *, revision: str | None = None, device: str | None = None):
@@ -167,7 +168,6 @@ def load_pretrained(model_id_or_path: str | Path, *, revision: str | None = None
     if not config_file.is_file():
         raise FileNotFoundError(f"{folder} has no {CONFIG_NAME}: not a saved vljepa model")
     model_type = json.loads(config_file.read_text()).get("model_type")
-    classes = model_classes()
-    if model_type not in classes:
-        raise ValueError(f"{config_file}: model_type {model_type!r} is not one of {sorted(classes)}")
-    return classes[model_type].from_pretrained(folder, device=device)
+    if model_type not in MODEL_CLASSES:
+        raise ValueError(f"{config_file}: model_type {model_type!r} is not one of {sorted(MODEL_CLASSES)}")
+    return model_classes()[model_type].from_pretrained(folder, device=device)

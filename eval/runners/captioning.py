@@ -24,12 +24,13 @@ from eval.protocol import MissingCapabilityError, supports_captioning
 from eval.runners.common import (
     batches,
     check_batch_size,
-    check_image,
     check_text_list,
     column,
     dataset_length,
-    get_row,
+    image_rows,
+    image_view,
     progress,
+    split_skipped,
 )
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ def run_captioning(
     output_dir: str | Path,
     batch_size: int = 32,
     accelerator: Any | None = None,
+    on_bad_input: str = "error",
 ) -> dict[str, Any]:
     """CIDEr-D and BLEU-4 of generated captions; writes metrics, predictions, report and plots.
 
@@ -79,6 +81,8 @@ def run_captioning(
         output_dir: where the main process writes its files.
         batch_size: images per model call.
         accelerator: ``None``, an ``accelerate.Accelerator`` or an :class:`eval.distributed.ShardContext`.
+        on_bad_input: an image that cannot be decoded: ``"error"`` raises naming the row and file; ``"skip"``
+            leaves the row out and lists it in the metrics (``skipped_bad_inputs``, ``bad_inputs``).
     """
     if not supports_captioning(model):
         raise MissingCapabilityError(
@@ -89,13 +93,16 @@ def run_captioning(
     check_batch_size(batch_size)
     shards = resolve_shards(accelerator)
     num_rows = dataset_length(dataset, TASK)
+    dataset = image_view(dataset)
     _check_unique_ids(dataset)
     records = []
     indices = shard_indices(num_rows, shards)
     num_batches = (len(indices) + batch_size - 1) // batch_size
     for batch in progress(batches(indices, batch_size), total=num_batches, desc="captioning", shards=shards):
-        rows = [get_row(dataset, index, FIELDS, TASK) for index in batch]
-        images = [check_image(row["image"], index, TASK) for row, index in zip(rows, batch)]
+        rows, batch, images, skipped = image_rows(dataset, batch, FIELDS, TASK, on_bad_input)
+        records += skipped
+        if not batch:
+            continue
         references = [
             check_text_list(row["captions"], index, "captions", TASK, allow_empty=False)
             for row, index in zip(rows, batch)
@@ -105,7 +112,7 @@ def run_captioning(
             records.append(
                 {"index": index, "image_id": row["image_id"], "caption": caption, "references": refs}
             )
-    records = gather_records(records, shards, num_rows)
+    records, bad_inputs = split_skipped(gather_records(records, shards, num_rows), TASK)
 
     candidates = {record["index"]: record["caption"] for record in records}
     references = {record["index"]: record["references"] for record in records}
@@ -114,8 +121,9 @@ def run_captioning(
     metrics: dict[str, Any] = {
         "cider": float(np.mean(list(per_example.values()))),
         "bleu4": bleu4(candidates, references),
-        "num_images": num_rows,
+        "num_images": len(records),
         "mean_caption_length": float(np.mean(lengths)),
+        **bad_inputs,
     }
     if shards.is_main_process:
         for record in records:

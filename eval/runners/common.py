@@ -1,4 +1,10 @@
-"""Helpers shared by the task runners: dataset rows, field checks, batching, progress bars."""
+"""Helpers shared by the task runners: dataset rows, field checks, image decoding, batching, progress bars.
+
+Images are decoded by :func:`vljepa.data.images.decode_image` (data code, not model code), the one decode
+function of training, the feature cache and ``vljepa decode``, under the bad-input policy ``on_bad_input``:
+``"error"`` raises naming the row and file, ``"skip"`` leaves the row out of the scores and lists it in
+``metrics.json`` (``skipped_bad_inputs``, ``bad_inputs``).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from eval.distributed import ShardContext
+from vljepa.data.images import BadInputReport, check_policy, decode_image, image_context
 
 
 def dataset_length(dataset: Any, task: str) -> int:
@@ -54,13 +61,49 @@ def column(dataset: Any, name: str, task: str) -> list[Any]:
     return values
 
 
-def check_image(value: Any, index: int, task: str) -> Image.Image:
-    if not isinstance(value, Image.Image):
-        raise TypeError(
-            f"{task}: dataset row {index} field 'image' is a {type(value).__name__}, expected a PIL image "
-            "(cast the column with datasets.Image() or open the file with PIL.Image.open)"
-        )
-    return value
+def image_view(dataset: Any) -> Any:
+    """``dataset`` with its image columns left undecoded (``{"path", "bytes"}``), so that rows are decoded by
+    :func:`image_rows` under the bad-input policy rather than inside ``datasets``; other datasets as they are."""
+    features = getattr(dataset, "features", None)
+    if features is None or not hasattr(dataset, "cast_column"):
+        return dataset
+    from vljepa.data.schema import undecoded_images
+
+    return undecoded_images(dataset)
+
+
+def image_rows(
+    dataset: Any, batch: Sequence[int], fields: Sequence[str], task: str, on_bad_input: str
+) -> tuple[list[dict[str, Any]], list[int], list[Image.Image], list[dict[str, Any]]]:
+    """The rows of ``batch`` whose image decodes: ``(rows, indices, RGB images, skipped records)``.
+
+    A bad image raises :class:`~vljepa.data.images.BadInputError` naming the row and file under ``"error"``;
+    under ``"skip"`` its row is left out and a record ``{"index", "skipped": {where, reason, detail}}`` is
+    returned, to be gathered with the others and split off by :func:`split_skipped`.
+    """
+    check_policy(on_bad_input)
+    rows, indices, images, skipped = [], [], [], []
+    for index in batch:
+        row = get_row(dataset, index, fields, task)
+        report = BadInputReport(max_examples=1)
+        context = image_context(f"{task}: dataset row {index}", row["image"])
+        image = decode_image(row["image"], on_bad_input=on_bad_input, report=report, context=context)
+        if image is None:
+            skipped.append({"index": index, "skipped": report.examples[0]})
+            continue
+        rows.append(row)
+        indices.append(index)
+        images.append(image)
+    return rows, indices, images, skipped
+
+
+def split_skipped(records: list[dict[str, Any]], task: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Scored records, and the ``metrics.json`` entries of the skipped rows (count and each row and file)."""
+    scored = [record for record in records if "skipped" not in record]
+    bad = [{"index": record["index"], **record["skipped"]} for record in records if "skipped" in record]
+    if not scored:
+        raise ValueError(f"{task}: no row could be scored: every image is a bad input (first: {bad[0]})")
+    return scored, {"skipped_bad_inputs": len(bad), "bad_inputs": bad}
 
 
 def check_text(value: Any, index: int, field: str, task: str) -> str:

@@ -22,12 +22,13 @@ from eval.retrieval import DEFAULT_CHUNK_SIZE, recall_from_ranks, retrieval_rank
 from eval.runners.common import (
     batches,
     check_batch_size,
-    check_image,
     check_text_list,
     dataset_length,
-    get_row,
+    image_rows,
+    image_view,
     model_output,
     progress,
+    split_skipped,
 )
 
 logger = logging.getLogger(__name__)
@@ -37,12 +38,16 @@ FIELDS = ("image", "captions", "image_id")
 NEGATIVE_SEED = 0
 
 
-def _embed_shard(model: Any, dataset: Any, indices: list[int], batch_size: int, shards: Any) -> list[dict]:
+def _embed_shard(
+    model: Any, dataset: Any, indices: list[int], batch_size: int, shards: Any, on_bad_input: str
+) -> list[dict]:
     records = []
     num_batches = (len(indices) + batch_size - 1) // batch_size
     for batch in progress(batches(indices, batch_size), total=num_batches, desc="retrieval", shards=shards):
-        rows = [get_row(dataset, index, FIELDS, TASK) for index in batch]
-        images = [check_image(row["image"], index, TASK) for row, index in zip(rows, batch)]
+        rows, batch, images, skipped = image_rows(dataset, batch, FIELDS, TASK, on_bad_input)
+        records += skipped
+        if not batch:
+            continue
         captions = [
             check_text_list(row["captions"], index, "captions", TASK, allow_empty=False)
             for row, index in zip(rows, batch)
@@ -99,6 +104,7 @@ def run_retrieval(
     ks: Sequence[int] = (1, 5, 10),
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     num_listed: int = 5,
+    on_bad_input: str = "error",
 ) -> dict[str, Any]:
     """Recall@K image-to-text and text-to-image; writes metrics, predictions, report and plots.
 
@@ -111,6 +117,8 @@ def run_retrieval(
         ks: recall cut-offs.
         chunk_size: block size of the similarity computation (memory bound only).
         num_listed: how many retrieved items each prediction record lists.
+        on_bad_input: an image that cannot be decoded: ``"error"`` raises naming the row and file; ``"skip"``
+            leaves the row (and its captions) out and lists it in the metrics (``bad_inputs``).
 
     Returns the metrics (the same on every process).
     """
@@ -118,8 +126,9 @@ def run_retrieval(
     check_batch_size(batch_size)
     shards = resolve_shards(accelerator)
     num_rows = dataset_length(dataset, TASK)
-    local = _embed_shard(model, dataset, shard_indices(num_rows, shards), batch_size, shards)
-    records = gather_records(local, shards, num_rows)
+    local = _embed_shard(model, image_view(dataset), shard_indices(num_rows, shards), batch_size, shards, on_bad_input)
+    records, bad_inputs = split_skipped(gather_records(local, shards, num_rows), TASK)
+    num_rows = len(records)
 
     image_emb = np.stack([record["image_emb"] for record in records])
     text_emb = np.concatenate([record["caption_emb"] for record in records])
@@ -141,6 +150,7 @@ def run_retrieval(
             "num_captions": int(text_emb.shape[0]),
             "positive_similarity_mean": float(positives.mean()),
             "negative_similarity_mean": float(negatives.mean()) if negatives.size else float("nan"),
+            **bad_inputs,
         }
     )
     if shards.is_main_process:

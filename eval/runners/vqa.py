@@ -30,14 +30,15 @@ from eval.protocol import check_embedding_model
 from eval.runners.common import (
     batches,
     check_batch_size,
-    check_image,
     check_text,
     check_text_list,
     column,
     dataset_length,
-    get_row,
+    image_rows,
+    image_view,
     model_output,
     progress,
+    split_skipped,
 )
 from eval.vqa import accuracy_by_group, is_yes_no_question, normalize_answer, vqa_accuracy, yes_no_answer_rate
 
@@ -97,9 +98,9 @@ def _score_batch(
     candidates: _Candidates,
     batch_size: int,
     num_negatives: int,
+    images: list,
     with_category: bool = False,
 ) -> list[dict[str, Any]]:
-    images = [check_image(row["image"], index, TASK) for row, index in zip(rows, batch)]
     questions = [check_text(row["question"], index, "question", TASK) for row, index in zip(rows, batch)]
     for row, question, index in zip(rows, questions, batch):
         if not question.strip():
@@ -171,6 +172,7 @@ def run_vqa(
     accelerator: Any | None = None,
     negatives_per_question: int = 5,
     confusion_labels: int = 15,
+    on_bad_input: str = "error",
 ) -> dict[str, Any]:
     """VQAv2 accuracy (overall and per question type); writes metrics, predictions, report and plots.
 
@@ -182,11 +184,14 @@ def run_vqa(
         accelerator: ``None``, an ``accelerate.Accelerator`` or an :class:`eval.distributed.ShardContext`.
         negatives_per_question: wrong-candidate scores sampled per question for the histogram.
         confusion_labels: how many of the most frequent answers the confusion matrix shows.
+        on_bad_input: an image that cannot be decoded: ``"error"`` raises naming the row and file; ``"skip"``
+            leaves its question out and lists it in the metrics (``skipped_bad_inputs``, ``bad_inputs``).
     """
     check_embedding_model(model, task=TASK)
     check_batch_size(batch_size)
     shards = resolve_shards(accelerator)
     num_rows = dataset_length(dataset, TASK)
+    dataset = image_view(dataset)
     candidates = _Candidates(dataset)
     with_category = has_category(dataset)
     fields = (*FIELDS, CATEGORY_FIELD) if with_category else FIELDS
@@ -195,11 +200,13 @@ def run_vqa(
     records = []
     num_batches = (len(indices) + batch_size - 1) // batch_size
     for batch in progress(batches(indices, batch_size), total=num_batches, desc="VQA", shards=shards):
-        rows = [get_row(dataset, index, fields, TASK) for index in batch]
-        records += _score_batch(
-            model, rows, batch, candidates, batch_size, negatives_per_question, with_category
-        )
-    records = gather_records(records, shards, num_rows)
+        rows, batch, images, skipped = image_rows(dataset, batch, fields, TASK, on_bad_input)
+        records += skipped
+        if batch:
+            records += _score_batch(
+                model, rows, batch, candidates, batch_size, negatives_per_question, images, with_category
+            )
+    records, bad_inputs = split_skipped(gather_records(records, shards, num_rows), TASK)
     truncated = None
     if truncated_before is not None:
         truncated = sum(shards.gather_object([model.num_truncated_queries - truncated_before]))
@@ -210,10 +217,11 @@ def run_vqa(
     metrics: dict[str, Any] = {
         "vqa_accuracy": float(np.mean([record["accuracy"] for record in records])),
         "vqa_accuracy_by_type": {name: float(np.mean(values)) for name, values in sorted(by_type.items())},
-        "num_questions": num_rows,
+        "num_questions": len(records),
         "num_question_types": len(by_type),
         "mean_num_candidates": float(np.mean([record["num_candidates"] for record in records])),
-        "num_questions_scored_on_dataset_answers": int(sum(candidates.uses_fallback)),
+        "num_questions_scored_on_dataset_answers": int(sum(candidates.uses_fallback[r["index"]] for r in records)),
+        **bad_inputs,
     }
     if truncated is not None:
         metrics["num_truncated_questions"] = int(truncated)

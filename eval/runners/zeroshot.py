@@ -21,11 +21,12 @@ from eval.protocol import check_embedding_model
 from eval.runners.common import (
     batches,
     check_batch_size,
-    check_image,
     dataset_length,
-    get_row,
+    image_rows,
+    image_view,
     model_output,
     progress,
+    split_skipped,
 )
 from eval.zeroshot import DEFAULT_TEMPLATES, accuracy_from_ranks, class_embeddings, class_scores, label_ranks
 
@@ -76,6 +77,7 @@ def run_zeroshot(
     batch_size: int = 32,
     accelerator: Any | None = None,
     ks: Sequence[int] = (1, 5),
+    on_bad_input: str = "error",
 ) -> dict[str, Any]:
     """Top-k zero-shot accuracy; writes metrics, predictions, report and plots.
 
@@ -88,12 +90,15 @@ def run_zeroshot(
         batch_size: images per model call.
         accelerator: ``None``, an ``accelerate.Accelerator`` or an :class:`eval.distributed.ShardContext`.
         ks: the k of top-k accuracy (a k above the number of classes gives 1.0).
+        on_bad_input: an image that cannot be decoded: ``"error"`` raises naming the row and file; ``"skip"``
+            leaves the row out and lists it in the metrics (``skipped_bad_inputs``, ``bad_inputs``).
     """
     check_embedding_model(model, task=TASK)
     check_batch_size(batch_size)
     names = resolve_class_names(dataset, class_names)
     shards = resolve_shards(accelerator)
     num_rows = dataset_length(dataset, TASK)
+    dataset = image_view(dataset)
     with torch.inference_mode():
         class_emb = class_embeddings(model.embed_texts, names, templates, batch_size=batch_size)
     num_listed = min(5, len(names))
@@ -102,8 +107,10 @@ def run_zeroshot(
     indices = shard_indices(num_rows, shards)
     num_batches = (len(indices) + batch_size - 1) // batch_size
     for batch in progress(batches(indices, batch_size), total=num_batches, desc="zero-shot", shards=shards):
-        rows = [get_row(dataset, index, FIELDS, TASK) for index in batch]
-        images = [check_image(row["image"], index, TASK) for row, index in zip(rows, batch)]
+        rows, batch, images, skipped = image_rows(dataset, batch, FIELDS, TASK, on_bad_input)
+        records += skipped
+        if not batch:
+            continue
         labels = [_check_label(row["label"], index, len(names)) for row, index in zip(rows, batch)]
         with torch.inference_mode():
             image_emb = model_output(
@@ -128,7 +135,7 @@ def run_zeroshot(
                     "best_other_score": float(others.max()) if others.numel() else float("nan"),
                 }
             )
-    records = gather_records(records, shards, num_rows)
+    records, bad_inputs = split_skipped(gather_records(records, shards, num_rows), TASK)
 
     metrics: dict[str, Any] = dict(accuracy_from_ranks([record["rank"] for record in records], ks))
     by_class: dict[str, list[int]] = defaultdict(list)
@@ -136,7 +143,8 @@ def run_zeroshot(
         by_class[names[record["label"]]].append(record["rank"] == 0)
     metrics.update(
         {
-            "num_examples": num_rows,
+            "num_examples": len(records),
+            **bad_inputs,
             "num_classes": len(names),
             "num_templates": len(templates),
             "top1_by_class": {name: float(np.mean(hits)) for name, hits in sorted(by_class.items())},

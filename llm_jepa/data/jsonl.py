@@ -1,8 +1,8 @@
 """``jsonl:PATH``: chat JSONL, one ``{"messages": [...]}`` object per line (the LLM-JEPA scripts' format).
 
 Optional keys per line: ``id`` (default ``<file stem>-<line>``), ``task``, ``reference`` (default: the
-assistant turn, or its ``####`` final answer for gsm8k) and ``db_path`` (SQL rows; relative to the JSONL
-file's folder). Other keys are ignored. ``PATH`` is a file, a folder holding ``<split>.jsonl``, or a
+assistant turn, or its ``####`` final answer for gsm8k), ``db_path`` (SQL rows; relative to the JSONL
+file's folder) and ``regex_dialect`` (regex rows: ``standard`` or ``nl-rx``). Other keys are ignored. ``PATH`` is a file, a folder holding ``<split>.jsonl``, or a
 pattern containing ``{split}`` (e.g. ``jsonl:data/synth_{split}.jsonl``).
 """
 
@@ -16,7 +16,16 @@ from typing import Any
 
 from eval.llm_tasks import gsm8k_final_answer
 from llm_jepa.data.registry import register_source
-from llm_jepa.data.schema import TASKS, BadRow, Example, RowOrigin, TaskName, parse_json_line
+from llm_jepa.data.schema import (
+    REGEX_DIALECTS,
+    TASKS,
+    BadRow,
+    Example,
+    RegexDialectName,
+    RowOrigin,
+    TaskName,
+    parse_json_line,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -59,10 +68,18 @@ def _reference(record: dict[str, Any], task: str, messages: Any) -> str | None:
 
 
 @register_source("jsonl", takes_path=True, description="chat JSONL, one {'messages': [...]} per line")
-def load_jsonl(path: Path, split: str, task: TaskName = "generic") -> Iterator[Example | BadRow]:
-    """Yield one :class:`Example` (or :class:`BadRow`) per non-blank line of the JSONL file."""
+def load_jsonl(
+    path: Path, split: str, task: TaskName = "generic", regex_dialect: RegexDialectName = "standard"
+) -> Iterator[Example | BadRow]:
+    """Yield one :class:`Example` (or :class:`BadRow`) per non-blank line of the JSONL file.
+
+    ``regex_dialect`` is the syntax of the file's regex rows (``nl-rx`` for NL-RX-style ``&`` / ``~``); a
+    line's own ``regex_dialect`` key overrides it.
+    """
     if task not in TASKS:
         raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    if regex_dialect not in REGEX_DIALECTS:
+        raise ValueError(f"regex_dialect must be one of {', '.join(REGEX_DIALECTS)}, got {regex_dialect!r}")
     file = resolve_split_file(path, split, ".jsonl")
     with file.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
@@ -92,4 +109,5 @@ def load_jsonl(path: Path, split: str, task: TaskName = "generic") -> Iterator[E
                 reference=reference,
                 origin=origin,
                 db_path=db_path,
+                regex_dialect=str(record.get("regex_dialect", regex_dialect if row_task == "regex" else "")),
             )

@@ -61,4 +61,5 @@ def load_nlrx(
             task="regex",
             reference=regex,
             origin=origin,
+            regex_dialect="nl-rx",  # NL-RX's & (and) and ~ (not)
         )

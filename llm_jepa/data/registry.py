@@ -82,7 +82,8 @@ def _load_tokenizer(tokenizer: Any) -> Any:
 
 
 def rows_to_dataset(rows: list[dict[str, Any]]):
-    """A :class:`datasets.Dataset` with the fixed schema columns (stable types across sources)."""
+    """A :class:`datasets.Dataset` with the fixed schema columns (stable types across sources); a row
+    without ``regex_dialect`` gets "" (regex rows then parse as standard regexes)."""
     import datasets
 
     features = datasets.Features(
@@ -94,8 +95,10 @@ def rows_to_dataset(rows: list[dict[str, Any]]):
             "task": datasets.Value("string"),
             "reference": datasets.Value("string"),
             "db_path": datasets.Value("string"),
+            "regex_dialect": datasets.Value("string"),
         }
     )
+    rows = [{"regex_dialect": "", **row} for row in rows]
     return datasets.Dataset.from_list(rows, features=features)
 
 
@@ -145,7 +148,8 @@ def load_messages_dataset(
 ):
     """Load ``source`` (see :func:`available_sources`) as a messages :class:`datasets.Dataset`.
 
-    Columns: ``messages`` (``[system?, user, assistant]``), ``id``, ``task``, ``reference``, ``db_path``.
+    Columns: ``messages`` (``[system?, user, assistant]``), ``id``, ``task``, ``reference``, ``db_path``,
+    ``regex_dialect`` (see :mod:`llm_jepa.data.schema`).
 
     Args:
         source: ``jsonl:PATH``, ``gsm8k:PATH``, ``spider:PATH``, ``nl-rx:PATH``, ``regex-synth`` or

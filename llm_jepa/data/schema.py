@@ -1,8 +1,10 @@
 """The one schema every LLM-JEPA data source is turned into, and the bad-row policy that guards it.
 
-A row is ``{"messages": [system?, user, assistant], "id", "task", "reference", "db_path"}``: the user turn is
-the Text view, the assistant turn the Code view, ``reference`` the gold answer the metrics compare against
-(the regex, the GSM8K final answer, the SQL query) and ``db_path`` the SQLite file of SQL rows ("" otherwise).
+A row is ``{"messages": [system?, user, assistant], "id", "task", "reference", "db_path", "regex_dialect"}``:
+the user turn is the Text view, the assistant turn the Code view, ``reference`` the gold answer the metrics
+compare against (the regex, the GSM8K final answer, the SQL query), ``db_path`` the SQLite file of SQL rows
+("" otherwise) and ``regex_dialect`` the regex syntax a regex row's source declares (``standard``, or
+``nl-rx`` with its ``&`` / ``~`` operators; "" for other tasks), which the equivalence metric parses with.
 
 Rows that break the schema are never dropped silently: each becomes a :class:`BadRow` naming its file, line
 and reason. With ``on_bad_row="error"`` (the default) loading stops with all of them listed; with ``"skip"``
@@ -24,6 +26,8 @@ from jepa_core.rundir import write_json
 logger = logging.getLogger(__name__)
 
 TaskName = Literal["regex", "gsm8k", "sql", "generic"]
+RegexDialectName = Literal["standard", "nl-rx"]
+REGEX_DIALECTS: tuple[str, ...] = RegexDialectName.__args__
 BadRowPolicy = Literal["error", "skip"]
 TASKS: tuple[str, ...] = TaskName.__args__
 ROLES = ("system", "user", "assistant")
@@ -69,6 +73,7 @@ class Example:
     reference: str
     origin: RowOrigin
     db_path: str = ""
+    regex_dialect: str = ""
 
     def as_row(self) -> dict[str, Any]:
         return {
@@ -77,6 +82,7 @@ class Example:
             "task": self.task,
             "reference": self.reference,
             "db_path": self.db_path,
+            "regex_dialect": self.regex_dialect or ("standard" if self.task == "regex" else ""),
         }
 
 
@@ -217,6 +223,8 @@ def _row_problem(item: Example, first_seen: dict[str, RowOrigin], tokenizer: Any
         return reason
     if not isinstance(item.reference, str) or not item.reference.strip():
         return "empty reference answer"
+    if item.regex_dialect and (item.task != "regex" or item.regex_dialect not in REGEX_DIALECTS):
+        return f"regex_dialect {item.regex_dialect!r} needs task 'regex' and one of {', '.join(REGEX_DIALECTS)}"
     if item.task == "sql" and not item.db_path:
         return "an SQL row needs db_path (the SQLite file to execute on)"
     if tokenizer is not None:

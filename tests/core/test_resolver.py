@@ -143,6 +143,24 @@ def test_offline_bundled_conversion_writes_a_complete_folder(cache_dir, offline,
     assert bundled_siblings(cache_dir) == [folder.name]  # no temporary folder left behind
 
 
+def test_conversion_leaves_the_callers_random_state_alone(cache_dir, offline, monkeypatch):
+    """A converter that draws random numbers (timm.create_model initialises weights before loading them) must
+    not shift a seeded run: the first run on a machine would otherwise initialise differently from later ones."""
+    import torch
+
+    class RandomInitConverter(FakeConverter):
+        def __call__(self, output_dir: Path) -> ConversionReport:
+            torch.randn(100)
+            return super().__call__(output_dir)
+
+    register_fake(monkeypatch, RandomInitConverter())
+    torch.manual_seed(0)
+    resolve_model(FAKE_ID)
+    after_conversion = torch.rand(4)
+    torch.manual_seed(0)
+    assert torch.equal(after_conversion, torch.rand(4))
+
+
 def test_complete_folder_is_reused_without_reconverting(cache_dir, offline, monkeypatch):
     converter = FakeConverter()
     register_fake(monkeypatch, converter)

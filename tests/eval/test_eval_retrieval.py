@@ -172,3 +172,13 @@ def test_bad_ks_and_chunk_size():
         recall_at_k(IMAGES, CAPTIONS, CAPTION_IMAGE, ks=(0,))
     with pytest.raises(ValueError, match="chunk_size"):
         recall_at_k(IMAGES, CAPTIONS, CAPTION_IMAGE, chunk_size=0)
+
+
+@pytest.mark.parametrize("ids", [[0.0, 1.0, 1.5], np.array([0.0, 1.0, 1.0]), torch.tensor([0.0, 1.0, 1.0]),
+                                 [True, False, True]], ids=["fraction", "numpy-float", "torch-float", "bool"])
+def test_recall_at_k_refuses_non_integer_ids(ids):
+    images, texts = np.eye(2, 4), np.eye(3, 4)
+    with pytest.raises(TypeError, match="text_image_ids must be integer row indices"):
+        recall_at_k(images, texts, ids, ks=(1,))
+    assert recall_at_k(images, texts, [0, 1, 1], ks=(1,))  # integer ids of any container work
+    assert recall_at_k(images, texts, torch.tensor([0, 1, 1]), ks=(1,))

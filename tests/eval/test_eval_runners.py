@@ -142,8 +142,11 @@ def test_bad_rows_name_the_row_and_field(tmp_path):
     with pytest.raises(KeyError, match="row 2 has no field\\(s\\) \\['question_type'\\]"):
         run_vqa(ColourModel(), rows, output_dir=tmp_path)
     rows = colour_captioning_dataset(3)
-    rows[1]["image"] = "cat.png"
-    with pytest.raises(TypeError, match="row 1 field 'image' is a str"):
+    rows[1]["image"] = "cat.png"  # a path is an image reference (decode_image); this one does not exist
+    with pytest.raises(ValueError, match=r"retrieval: dataset row 1 \(cat.png\): not_found \(no file at cat.png\)"):
+        run_retrieval(ColourModel(), rows, output_dir=tmp_path)
+    rows[1]["image"] = 7
+    with pytest.raises(ValueError, match=r"retrieval: dataset row 1: missing \(expected a path, bytes or PIL image"):
         run_retrieval(ColourModel(), rows, output_dir=tmp_path)
     rows = colour_captioning_dataset(3)
     rows[0]["captions"] = []
@@ -226,7 +229,7 @@ def test_run_vqa_without_a_category_column_keeps_its_outputs(tmp_path):
     metrics = run_vqa(ColourModel(), colour_vqa_dataset(5), output_dir=tmp_path, batch_size=4)
     assert set(metrics) == {
         "vqa_accuracy", "vqa_accuracy_by_type", "num_questions", "num_question_types", "mean_num_candidates",
-        "num_questions_scored_on_dataset_answers",
+        "num_questions_scored_on_dataset_answers", "skipped_bad_inputs", "bad_inputs",
     }  # fmt: skip
     records = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
     assert all("category" not in record for record in records)

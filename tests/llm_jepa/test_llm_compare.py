@@ -103,17 +103,36 @@ def recipe(tmp_path):
     return path
 
 
+def fake_records(dataset, arm, id_prefix=""):
+    """Per-example records: the baseline is right on item 0 only, LLM-JEPA on items 0 and 1 (semantic);
+    strict exact match is right on item 0 for both arms."""
+    right = 2 if arm == "llm_jepa" else 1
+    return [
+        {"id": id_prefix + example_id, "task": "regex", "exact_match": float(i == 0),
+         "semantic_equivalence": float(i < right)}
+        for i, example_id in enumerate(dataset["id"])
+    ]
+
+
 @pytest.fixture()
 def fakes(monkeypatch):
-    calls = {"train": [], "eval": []}
+    calls = {"train": [], "eval": [], "id_prefix": {}}
 
     def fake_training(argv):
         calls["train"].append(list(argv))
-        return Path(argv[argv.index("--output_dir") + 1]) / "model"
+        run_dir = Path(argv[argv.index("--output_dir") + 1])
+        run_dir.mkdir(parents=True, exist_ok=True)
+        start = 2.0 if "--jepa_loss_weight" in argv else 2.2
+        history = [{"step": step, "loss": start / step, "lm_loss": start / step} for step in (1, 2, 3)]
+        (run_dir / "trainer_state.json").write_text(json.dumps({"log_history": history}))
+        return run_dir / "model"
 
     def fake_evaluation(model_dir, dataset, args, output_dir):
         calls["eval"].append((model_dir, len(dataset), output_dir))
         arm, seed = model_dir.parent.name, int(model_dir.parent.parent.name.split("-")[1])
+        output_dir.mkdir(parents=True, exist_ok=True)
+        records = fake_records(dataset, arm, calls["id_prefix"].get(arm, ""))
+        (output_dir / "predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
         score = (JEPA if arm == "llm_jepa" else BASELINE).get(seed, (seed % 7) / 10)
         return {
             "num_examples": len(dataset),
@@ -158,6 +177,27 @@ def test_comparison_trains_both_arms_per_seed_and_reports(recipe, tmp_path, fake
     assert "| regex/semantic_equivalence | 0.6000 ± 0.1000 | 0.8000 ± 0.2000 | +0.2000 |" in markdown
     assert "2/2^N = 0.2500" in markdown and "Holm" in markdown
     assert "| regex/semantic_equivalence | 2 | 0.6000 | 0.8000 |" in markdown
+
+    # per example: 3 seeds x 3 items; per seed LLM-JEPA alone gets item 1 right (c = 3, b = 0)
+    semantic, strict = report["examples"]["semantic"], report["examples"]["strict"]
+    assert (semantic["num_pairs"], semantic["num_items"]) == (9, 3)
+    assert (semantic["baseline_only"], semantic["treatment_only"], semantic["both_correct"]) == (0, 3, 3)
+    assert semantic["mcnemar_p"] == pytest.approx(2 / 2**3)
+    assert semantic["bootstrap"]["difference"] == pytest.approx(1 / 3)
+    assert semantic["per_seed"] == {"baseline": [1 / 3] * 3, "llm_jepa": [2 / 3] * 3}
+    assert strict["mcnemar_p"] == 1.0 and strict["treatment_only"] == strict["baseline_only"] == 0
+    assert written["examples"]["semantic"]["mcnemar_p"] == pytest.approx(0.25)
+    assert "| 9 (3 x 3) | 0.3333 | 0.6667 | +0.3333 [" in markdown and "| 3 | 0 | 3 | 0.25 |" in markdown
+    assert "strict string exact match" in markdown and "McNemar" in markdown
+    assert report["plot"] == "loss_vs_step.png" and (tmp_path / "cmp" / "loss_vs_step.png").stat().st_size > 0
+    assert "](loss_vs_step.png)" in markdown
+
+
+def test_predictions_with_different_ids_are_refused(recipe, tmp_path, fakes):
+    fakes["id_prefix"]["llm_jepa"] = "other-"
+    args = CompareArguments(seeds=2, output_dir=str(tmp_path / "cmp"), eval_limit=2)
+    with pytest.raises(ValueError, match="seed 1: the baseline and LLM-JEPA predictions hold different example"):
+        run_comparison(str(recipe), [], args)
 
 
 def test_finished_runs_are_reused(recipe, tmp_path, fakes, monkeypatch):
@@ -232,6 +272,9 @@ def test_seed_list_and_separate_eval_dataset(recipe, tmp_path, fakes):
     assert {size for _, size, _ in fakes["eval"]} == {5}
     with pytest.raises(ValueError, match="does not hold --seeds 3"):
         CompareArguments(seeds=3, seed_list="1,1,2")
+    assert CompareArguments(seed_list="5,6,7").seeds == 3  # --seeds defaults to the list's length
+    with pytest.raises(ValueError, match="give --seeds N or --seed_list"):
+        CompareArguments()
     with pytest.raises(ValueError, match="needs eval_dataset"):
         CompareArguments(seeds=2, eval_dataset_kwargs='{"n": 3}')
 
@@ -254,6 +297,7 @@ def test_real_training_on_the_tiny_model(tiny_llama3, tmp_path, one_torch_thread
         f"model_name_or_path: {tiny_llama3}\npeft: none\ndataset: regex-synth\n"
         "dataset_kwargs: {n: 8, seed: 0}\nmax_length: 256\njepa_loss_weight: 1.0\nmax_steps: 2\n"
         "per_device_train_batch_size: 2\nreport_to: none\nsave_strategy: 'no'\ndataloader_pin_memory: false\n"
+        "logging_steps: 1\n"
     )
     args = CompareArguments(seeds=2, output_dir=str(tmp_path / "cmp"), eval_limit=3, max_new_tokens=4)
     report = run_comparison(str(recipe), [], args)
@@ -268,3 +312,25 @@ def test_real_training_on_the_tiny_model(tiny_llama3, tmp_path, one_torch_thread
         saved = json.loads((root / "seed-2" / arm / "llm_jepa_config.json").read_text())
         assert saved["objective"]["jepa_loss_weight"] == weight
     assert set(report["metrics"]) == {"exact_match", "regex/string_match", "regex/semantic_equivalence"}
+    for scoring in ("semantic", "strict"):  # per-example pairs from the runs' predictions.jsonl
+        stats = report["examples"][scoring]
+        assert stats["num_pairs"] == 6 and stats["num_items"] == 3 and 0 <= stats["mcnemar_p"] <= 1
+        counts = ("both_correct", "both_wrong", "baseline_only", "treatment_only")
+        assert sum(stats[key] for key in counts) == 6
+    assert report["plot"] == "loss_vs_step.png" and (root / "loss_vs_step.png").is_file()  # trainer_state.json
+
+
+def test_compare_records_hold_no_token(recipe, tmp_path, fakes, monkeypatch):
+    from fake_hub import files_containing
+
+    token = "hf_CompareTokenDoNotLeak0123456789"
+    args = CompareArguments(seeds=1, output_dir=str(tmp_path / "cmp"))
+    first = run_comparison(str(recipe), ["--hub_token", token], args)
+    assert fakes["train"][0][fakes["train"][0].index("--hub_token") + 1] == token  # training gets it, in memory
+    assert files_containing(tmp_path / "cmp", token) == []
+
+    def no_training(argv):
+        raise AssertionError("a finished run was trained again")
+
+    monkeypatch.setattr(compare, "run_training", no_training)  # the redacted record still matches: reused
+    assert run_comparison(str(recipe), ["--hub_token", token], args)["metrics"] == first["metrics"]

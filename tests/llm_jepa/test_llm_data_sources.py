@@ -8,10 +8,10 @@ import sqlite3
 import pytest
 
 from eval.llm_tasks import sql_execution_match
-from llm_jepa.data import available_sources, load_messages_dataset
+from llm_jepa.data import BadRowError, available_sources, load_messages_dataset
 from llm_jepa.data.schema import DEFAULT_SYSTEM_PROMPTS
 
-COLUMNS = {"messages", "id", "task", "reference", "db_path"}
+COLUMNS = {"messages", "id", "task", "reference", "db_path", "regex_dialect"}
 
 
 def write_lines(path, lines):
@@ -217,6 +217,28 @@ def test_nlrx_split_files(tmp_path):
     assert data["reference"] == NLRX_TARG[:4]
     assert data["task"] == ["regex"] * 4
     assert [m[1]["content"] for m in data["messages"]] == NLRX_SRC[:4]
+    assert data["regex_dialect"] == ["nl-rx"] * 4  # NL-RX declares its & / ~ operators
+
+
+def test_regex_sources_declare_their_dialect(tmp_path):
+    from llm_jepa.data import generate_regex_synth
+
+    assert set(generate_regex_synth(4, seed=0)["regex_dialect"]) == {"standard"}
+    assert set(generate_regex_synth(4, seed=0, operators="nl-rx")["regex_dialect"]) == {"nl-rx"}
+    lines = [
+        json.dumps({"messages": chat("digits", "[0-9]+"), "task": "regex"}),
+        json.dumps({"messages": chat("not a", "~(a)"), "task": "regex", "regex_dialect": "nl-rx"}),
+        json.dumps({"messages": chat("say hi", "hi")}),
+    ]
+    write_lines(tmp_path / "rx.jsonl", lines)
+    data = load_messages_dataset(f"jsonl:{tmp_path / 'rx.jsonl'}", split="test")
+    assert data["regex_dialect"] == ["standard", "nl-rx", ""]
+    nlrx = load_messages_dataset(f"jsonl:{tmp_path / 'rx.jsonl'}", split="test", regex_dialect="nl-rx")
+    assert nlrx["regex_dialect"] == ["nl-rx", "nl-rx", ""]
+    bad = {"messages": chat("x", "x"), "task": "regex", "regex_dialect": "pcre"}
+    write_lines(tmp_path / "bad.jsonl", [json.dumps(bad)])
+    with pytest.raises(BadRowError, match="regex_dialect 'pcre'"):
+        load_messages_dataset(f"jsonl:{tmp_path / 'bad.jsonl'}", split="test")
 
 
 def test_nlrx_release_files_are_split_by_regex(tmp_path):

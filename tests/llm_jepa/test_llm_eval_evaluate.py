@@ -90,6 +90,7 @@ def test_scoring_hand_cases(mixed_rows):
             "gsm8k/exact_match": 0.0,
             "gsm8k/answer_match": 1.0,
             "gsm8k/no_answer": 0,
+            "gsm8k/over_limit": 0,
             "regex/num_examples": 3,
             "regex/exact_match": 1 / 3,
             "regex/string_match": 1 / 3,
@@ -97,15 +98,32 @@ def test_scoring_hand_cases(mixed_rows):
             "regex/invalid_predictions": 1,
             "regex/invalid_references": 0,
             "regex/timeouts": 0,
+            "regex/over_limit": 0,
             "sql/num_examples": 1,
             "sql/exact_match": 0.0,
             "sql/execution_match": 1.0,
             "sql/prediction_errors": 0,
             "sql/reference_errors": 0,
             "sql/timeouts": 0,
+            "sql/over_limit": 0,
         }
     )
     assert is_score("regex/semantic_equivalence") and not is_score("regex/invalid_predictions")
+
+
+@pytest.mark.parametrize(
+    ("dialect", "outcome"),
+    [
+        ("nl-rx", "equivalent"),  # ~(...) is NL-RX's "not": lines without an a
+        ("standard", "different"),  # '~' is a literal character
+        (None, "different"),  # rows without a declared dialect are standard regexes
+    ],
+)
+def test_regex_rows_are_parsed_in_their_sources_dialect(dialect, outcome):
+    example = row("regex", "lines without an a", "[^a]*")
+    if dialect is not None:
+        example["regex_dialect"] = dialect
+    assert score_example(example, "~(.*a.*)")["regex_outcome"] == outcome
 
 
 class EchoModel:

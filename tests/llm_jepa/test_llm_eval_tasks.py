@@ -19,6 +19,7 @@ from eval.llm_tasks import (
     regex_to_fsm,
     sql_execution_match,
     sql_execution_outcome,
+    sql_orders_rows,
 )
 
 
@@ -83,7 +84,9 @@ def test_different_regexes(prediction, reference):
     [
         ("((", "a", "invalid_prediction"),
         ("a{3,1}", "a", "invalid_prediction"),
-        ("^a$", "a", "invalid_prediction"),  # anchors: regexes already match whole lines
+        ("a^b", "a", "invalid_prediction"),  # an anchor inside the line has no whole-line automaton
+        ("(a$)b", "a", "invalid_prediction"),
+        ("(^a)*", "a", "invalid_prediction"),
         ("[a-", "a", "invalid_prediction"),
         ("a", r"\bdog\b", "invalid_reference"),  # word boundaries have no whole-line automaton
         (r"\bdog\b", r"\bdog\b", "equivalent"),  # ... but the same string is still a match
@@ -92,6 +95,22 @@ def test_different_regexes(prediction, reference):
 def test_invalid_regexes_are_reported_not_scored(prediction, reference, outcome):
     assert regex_equivalence_outcome(prediction, reference) == outcome
     assert regex_equivalent(prediction, reference) == (outcome == "equivalent")
+
+
+@pytest.mark.parametrize(
+    ("prediction", "reference"),
+    [
+        ("^abc$", "abc"),  # whole-line matching: a leading ^ and a final $ are no-ops
+        ("^a$", "a"),
+        ("^[0-9]+", "[0-9]+$"),
+        ("(^a|^b)c$", "[ab]c"),
+        ("^a(b$|c$)", "a[bc]"),
+        ("^^a$$", "a"),
+    ],
+)
+def test_line_anchors_are_no_ops(prediction, reference):
+    assert regex_equivalence_outcome(prediction, reference) == "equivalent"
+    assert regex_equivalence_outcome(prediction, reference, dialect="standard") == "equivalent"
 
 
 def test_standard_dialect_treats_nlrx_operators_as_characters():
@@ -125,6 +144,9 @@ def test_regex_timeout_guard_stops_pathological_pairs():
         ("#### 6/3", "2"),
         ("The answer is 42.", None),  # unmarked numbers are not guessed
         ("#### none", None),
+        ("#### 3 + 4 = 7", "7"),  # the result after the last '=', not the first operand
+        ("so\n#### 12 / 4 = 3 apples", "3"),
+        ("#### $2 * 3 = $6.00\nThanks", "6"),
     ],
 )
 def test_gsm8k_final_answer(text, answer):
@@ -143,6 +165,8 @@ def test_normalize_number_keeps_non_thousands_commas_apart():
         ("#### 1,200.00", "#### $1200", True),
         ("#### 1201", "1200", False),
         ("I think 1200", "1200", False),
+        ("#### 3 + 4 = 7", "7", True),
+        ("#### 3 + 4 = 7", "3", False),
     ],
 )
 def test_gsm8k_answer_match(prediction, reference, expected):
@@ -178,6 +202,37 @@ def test_sql_execution(tiny_db, prediction, outcome):
     assert sql_execution_outcome(prediction, "SELECT name FROM item", tiny_db) == outcome
     assert sql_execution_match(prediction, "SELECT name FROM item", tiny_db) is (outcome == "match")
     assert sqlite3.connect(tiny_db).execute("SELECT COUNT(*) FROM item").fetchone() == (3,)
+
+
+@pytest.mark.parametrize(
+    ("prediction", "reference", "outcome"),
+    [
+        # the gold query orders its rows: order is part of the answer
+        ("SELECT name FROM item ORDER BY price", "SELECT name FROM item ORDER BY price", "match"),
+        ("SELECT name FROM item ORDER BY price DESC", "SELECT name FROM item ORDER BY price", "mismatch"),
+        ("SELECT name FROM item ORDER BY price DESC", "select name from item order\n by price", "mismatch"),
+        ("SELECT name FROM item", "SELECT name FROM item ORDER BY id", "match"),  # same order by chance
+        # no ORDER BY on the outermost statement: row order is free
+        ("SELECT name FROM item ORDER BY price DESC", "SELECT name FROM item", "match"),
+        (
+            "SELECT name FROM item ORDER BY price DESC",
+            "SELECT name FROM (SELECT * FROM item ORDER BY price)",
+            "match",
+        ),
+        ("SELECT name FROM item ORDER BY price DESC", "SELECT name FROM item WHERE name != 'order by'", "match"),
+        ("SELECT name FROM item ORDER BY price DESC", "SELECT name FROM item -- ORDER BY price", "match"),
+    ],
+)
+def test_sql_order_counts_only_when_the_gold_query_orders(tiny_db, prediction, reference, outcome):
+    assert sql_execution_outcome(prediction, reference, tiny_db) == outcome
+
+
+def test_sql_orders_rows_looks_at_the_outermost_statement_only():
+    assert sql_orders_rows("SELECT a FROM t ORDER BY a")
+    assert sql_orders_rows("SELECT a FROM t UNION SELECT b FROM u ORDER BY 1")
+    assert not sql_orders_rows("SELECT a, rank() OVER (ORDER BY a) FROM t")
+    assert not sql_orders_rows('SELECT "order by" FROM t')
+    assert not sql_orders_rows("SELECT a FROM t /* ORDER BY a */")
 
 
 def test_sql_reference_errors_and_missing_database(tiny_db, tmp_path):

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from llm_jepa.loss import causal_lm_loss, jepa_distance
+from llm_jepa.loss import causal_lm_loss, jepa_distance, lm_loss_positions
 
 
 @pytest.fixture
@@ -87,3 +87,20 @@ def test_causal_lm_loss_matches_shifted_cross_entropy():
     assert causal_lm_loss(logits, labels).item() == pytest.approx(torch.stack(terms).mean().item(), rel=1e-6)
     with pytest.raises(ValueError, match="no labelled"):
         causal_lm_loss(logits, torch.full_like(labels, -100))
+
+
+def test_lm_loss_at_kept_positions_equals_the_full_loss():
+    """Logits kept only where some row's next token is labelled give exactly the full-sequence loss."""
+    torch.manual_seed(0)
+    logits = torch.randn(3, 7, 11)
+    labels = torch.full((3, 7), -100)
+    labels[0, 3:5] = torch.tensor([1, 2])
+    labels[1, 5:7] = torch.tensor([3, 4])
+    labels[2, 4] = 5
+    positions = lm_loss_positions(labels)
+    assert positions.tolist() == [2, 3, 4, 5]  # position t predicts token t + 1
+    full = causal_lm_loss(logits, labels)
+    kept = causal_lm_loss(logits[:, positions], labels, positions)
+    assert kept.item() == pytest.approx(full.item(), rel=1e-6)
+    with pytest.raises(ValueError, match="no labelled"):
+        lm_loss_positions(torch.full_like(labels, -100))

@@ -96,3 +96,17 @@ def test_cli_dispatch_and_errors(capsys, tmp_path):
     bad.write_text("jepa_lamda: 2\n")
     assert cli_main(["train", str(bad)]) == 2
     assert "jepa_lamda" in capsys.readouterr().err
+
+
+def test_comparison_recipes_differ_only_in_lambda():
+    """regex-compare-sft.yaml is regex-compare-jepa.yaml with jepa_loss_weight 0 (and its own output_dir)."""
+    folder = ROOT / "recipes" / "llm_jepa"
+    jepa = yaml.safe_load((folder / "regex-compare-jepa.yaml").read_text())
+    sft = yaml.safe_load((folder / "regex-compare-sft.yaml").read_text())
+    differing = {key for key in jepa.keys() | sft.keys() if jepa.get(key) != sft.get(key)}
+    assert differing == {"jepa_loss_weight", "output_dir"}
+    assert jepa["jepa_loss_weight"] == 1.0 and sft["jepa_loss_weight"] == 0.0
+    _, data_args, train_args = parse_training_config([str(folder / "regex-compare-jepa.yaml")])
+    assert data_args.dataset_kwargs["n"] == 1000 and train_args.num_pred_tokens == 1
+    steps = data_args.dataset_kwargs["n"] // train_args.per_device_train_batch_size * train_args.num_train_epochs
+    assert steps == 125  # the arithmetic of the recipe header

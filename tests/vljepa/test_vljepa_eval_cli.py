@@ -64,3 +64,19 @@ def test_retrieval_on_scenes_reworded(tmp_path, tiny_model):
     tiny_model.save_pretrained(tmp_path / "model")
     metrics = run_eval(tmp_path, tmp_path / "model", "retrieval", "scenes-reworded", {"num_images": 6, "use_cache": False})
     assert {"i2t_r1", "i2t_r5", "t2i_r10"} <= set(metrics)
+
+
+def test_eval_sets_the_thread_count_and_refuses_a_bad_one(tmp_path, tiny_model, monkeypatch):
+    import torch
+
+    from jepa_core.config import ConfigError
+    from vljepa.cli import VLJEPAEvalArguments
+
+    calls = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    tiny_model.save_pretrained(tmp_path / "model")
+    run_eval(tmp_path, tmp_path / "model", "vqa", "scenes-vqa", {"num_images": 3, "use_cache": False},
+             "--torch_num_threads", "1")
+    assert calls == [1]
+    with pytest.raises((ValueError, ConfigError), match="torch_num_threads must be >= 1"):
+        VLJEPAEvalArguments(model="m", task="vqa", dataset="d", output_dir="o", torch_num_threads=0)

@@ -4,16 +4,20 @@ it back by repo id."""
 from __future__ import annotations
 
 import json
+import os
+import stat
 
 import pytest
 import torch
-from fake_hub import install_fake_hub, serve_downloads
+import yaml
+from fake_hub import files_containing, install_fake_hub, serve_downloads
 from huggingface_hub import ModelCard
 from PIL import Image
 from test_vljepa_training import trainer_argv
 
 from jepa_core.config import ConfigError, parse_config
 from jepa_core.hub import PICKLE_SUFFIXES
+from jepa_core.rundir import REDACTED
 from vljepa.cli import main
 from vljepa.training.arguments import VLJEPAModelArguments, VLJEPATrainingArguments
 
@@ -21,6 +25,8 @@ pytest_plugins = ["test_vljepa_kit"]  # shared fixtures: vl_tiny_st, one_torch_t
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 REPO = "me/vljepa-tiny"
+FLAG_TOKEN = "hf_FlagTokenDoNotLeak0123456789abcdef"
+ENV_TOKEN = "hf_EnvTokenDoNotLeak0123456789abcdef"
 
 
 def test_push_to_hub_needs_a_repo_id():
@@ -87,3 +93,29 @@ def test_train_pushes_the_model_with_a_card_and_it_loads_back(tmp_path, tiny_tim
 def test_cli_usage_lists_push(capsys):
     assert main(["--help"]) == 0
     assert "vljepa push FOLDER --repo_id USER/NAME [--private]" in capsys.readouterr().out
+
+
+def test_vljepa_run_writes_and_uploads_no_secret(tmp_path, tiny_timm, tiny_llama3, vl_tiny_st, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", ENV_TOKEN)
+    fake = install_fake_hub(monkeypatch, tmp_path / "remote")
+    out = tmp_path / "run"
+    argv = trainer_argv(out, tmp_path / "cache", tiny_timm, tiny_llama3, vl_tiny_st, "--save_steps", "0",
+                        "--query_dataset_kwargs", '{"num_images": 2, "use_cache": false}', "--eval_task", "none",
+                        "--report_to", "tensorboard", "--push_to_hub", "true", "--hub_model_id", "me/vl",
+                        "--hub_token", FLAG_TOKEN)
+    previous = os.umask(0o027)  # group may read, others nothing: the files follow it (not mkstemp's 0600)
+    try:
+        assert main(argv) == 0
+    finally:
+        os.umask(previous)
+    shards = list((tmp_path / "cache").rglob("shard-*.safetensors"))
+    for path in [out / "model" / "model.safetensors", out / "model" / "config.json", out / "metrics.json",
+                 out / "config.yaml", out / "run_info.json", *shards]:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640, path
+    assert shards
+    assert list(out.rglob("events.out.tfevents.*"))
+    assert files_containing(out, FLAG_TOKEN, ENV_TOKEN) == []
+    assert files_containing(tmp_path / "cache", FLAG_TOKEN, ENV_TOKEN) == []
+    assert yaml.safe_load((out / "config.yaml").read_text())["training"]["hub_token"] == REDACTED
+    assert fake.files("me/vl") == {"README.md", "config.json", "model.safetensors", "metrics.json"}
+    assert set(fake.tokens) == {FLAG_TOKEN}

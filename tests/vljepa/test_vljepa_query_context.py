@@ -38,6 +38,9 @@ def test_cached_states_equal_the_lm_hidden_states_at_that_depth(tiny_clip, tiny_
     second = context(ids, mask)         # served from the cache
     assert torch.equal(first, second)
     assert len(context._cache) == len(set(QUERIES) - {""})  # equal questions share one entry; "" has none
+    context.clear_cache()
+    ids_alone, mask_alone = model.predictor.tokenize(QUERIES[3:4])  # first seen alone, without padding
+    assert torch.equal(context(ids_alone, mask_alone)[0], first[3, : int(mask_alone.sum())])
     lm = AutoModelForCausalLM.from_pretrained(tiny_llama3, dtype=torch.float32).eval()
     for row, query in enumerate(QUERIES):
         n = int(mask[row].sum())

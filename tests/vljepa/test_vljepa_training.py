@@ -115,7 +115,7 @@ def trainer_argv(out: Path, cache: Path, vision: Path, llm: Path, st: Path, *ext
 
 
 @pytest.mark.slow
-def test_trainer_end_to_end_with_exact_resume(tmp_path, tiny_timm, tiny_llama3, vl_tiny_st):
+def test_trainer_end_to_end_with_exact_resume(tmp_path, tiny_timm, tiny_llama3, vl_tiny_st, capsys):
     from vljepa.cli import main
     from vljepa.modeling import VLJEPAModel
 
@@ -143,8 +143,10 @@ def test_trainer_end_to_end_with_exact_resume(tmp_path, tiny_timm, tiny_llama3, 
     for checkpoint in complete_checkpoints(resumed / "checkpoints")[3:]:
         shutil.rmtree(checkpoint)
     (resumed / "checkpoints" / ".tmp-step-0000005").mkdir()  # a crash while writing: never complete-looking
-    with pytest.raises(FileExistsError, match="--resume"):
-        main(trainer_argv(resumed, cache, tiny_timm, tiny_llama3, vl_tiny_st))
+    capsys.readouterr()
+    assert main(trainer_argv(resumed, cache, tiny_timm, tiny_llama3, vl_tiny_st)) == 2  # refused, before writing
+    refusal = capsys.readouterr().err
+    assert "already holds checkpoints" in refusal and "--resume" in refusal
     assert main(trainer_argv(resumed, cache, tiny_timm, tiny_llama3, vl_tiny_st, "--resume")) == 0
     a = load_file(first / "model" / "model.safetensors")
     b = load_file(resumed / "model" / "model.safetensors")

@@ -297,6 +297,33 @@ def to_rgb(image: PIL.Image.Image) -> PIL.Image.Image:
     return image.convert("RGB")
 
 
+def decode_image(
+    source: Any,
+    *,
+    on_bad_input: str = "error",
+    report: BadInputReport | None = None,
+    context: str | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> PIL.Image.Image | None:
+    """THE image decode of VL-JEPA (training, feature cache, evaluation runners, ``vljepa decode``).
+
+    :func:`load_image` under the bad-input policy: the RGB image, or for a bad input either a
+    :class:`BadInputError` naming ``context`` (or the file) with what to do (``"error"``), or ``None`` after
+    recording it in ``report`` (``"skip"``).
+    """
+    try:
+        return load_image(source, max_pixels=max_pixels, context=context)
+    except BadInputError as error:
+        handle_bad_input(error, on_bad_input=on_bad_input, report=report)
+        return None
+
+
+def image_context(where: str, source: Any) -> str:
+    """``"<where> (<file>)"`` for error messages and skip records: the row and, when known, the file."""
+    described = _describe(source)
+    return where if described.startswith("<") else f"{where} ({described})"
+
+
 def encode_png(image: PIL.Image.Image) -> bytes:
     """PNG bytes of ``image``; deterministic for identical pixels (no timestamp or text chunks)."""
     buffer = io.BytesIO()
@@ -323,11 +350,9 @@ class ImageLoader:
             raise ValueError(f"max_pixels must be positive, got {self.max_pixels}")
 
     def __call__(self, source: Any, *, context: str | None = None) -> PIL.Image.Image | None:
-        try:
-            return load_image(source, max_pixels=self.max_pixels, context=context)
-        except BadInputError as error:
-            handle_bad_input(error, on_bad_input=self.on_bad_input, report=self.report)
-            return None
+        return decode_image(
+            source, on_bad_input=self.on_bad_input, report=self.report, context=context, max_pixels=self.max_pixels
+        )
 
 
 def check_duplicate_ids(

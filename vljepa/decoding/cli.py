@@ -20,6 +20,7 @@ from typing import Literal
 
 import jepa_core  # noqa: F401  (torchvision workaround before timm)
 from jepa_core.config import ConfigError, parse_config
+from vljepa.data.images import BadInputError, BadInputReport
 
 logger = logging.getLogger("vljepa")
 
@@ -55,6 +56,11 @@ class DecodeArguments:
     max_new_tokens: int = field(default=24, metadata={"help": "Longest caption in tokens."})
     batch_size: int = field(default=32, metadata={"help": "Images per model call."})
     output_json: str | None = field(default=None, metadata={"help": "Also write the captions to this JSON file."})
+    on_bad_input: Literal["error", "skip"] = field(
+        default="error",
+        metadata={"help": "A frame file that cannot be decoded: 'error' stops naming the file; 'skip' leaves it "
+                  "out, lists it on stderr and, with --output_json, in bad_inputs.json beside that file."},
+    )
 
     def __post_init__(self) -> None:
         if self.fps is not None and self.fps <= 0:
@@ -65,9 +71,17 @@ class DecodeArguments:
             raise ValueError("window_frames, batch_size and num_beams must be >= 1")
 
 
-def read_frames(path: str | Path, fps: float | None) -> tuple[list, float]:
-    """Frames (PIL images) and their frame rate from a folder of images or a video/animated image file."""
+def read_frames(
+    path: str | Path, fps: float | None, *, on_bad_input: str = "error", report: BadInputReport | None = None
+) -> tuple[list, float]:
+    """Frames (PIL images) and their frame rate from a folder of images or a video/animated image file.
+
+    Frame files are decoded by :func:`vljepa.data.images.decode_image`: a bad one raises naming the file
+    (``"error"``) or is left out and recorded in ``report`` (``"skip"``; later frames keep their places).
+    """
     from PIL import Image, ImageSequence
+
+    from vljepa.data.images import decode_image
 
     path = Path(path)
     if path.is_dir():
@@ -76,7 +90,12 @@ def read_frames(path: str | Path, fps: float | None) -> tuple[list, float]:
             raise ValueError(f"{path} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
         if fps is None:
             raise ValueError(f"{path} is a folder of frames: give their frame rate with --fps")
-        return [Image.open(file).convert("RGB") for file in files], fps
+        frames = [decode_image(file, on_bad_input=on_bad_input, report=report, context=f"frame {file}")
+                  for file in files]
+        frames = [frame for frame in frames if frame is not None]
+        if not frames:
+            raise ValueError(f"{path}: no frame could be decoded ({report.summary() if report else ''})")
+        return frames, fps
     if not path.is_file():
         raise FileNotFoundError(f"--frames {path} is neither a folder nor a file")
     try:  # animated GIF / WebP / APNG: Pillow reads them without extra packages
@@ -128,7 +147,17 @@ def decode_main(argv: Sequence[str]) -> int:
         print(f"vljepa decode: {error}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    frames, fps = read_frames(args.frames, args.fps)
+    bad_inputs = BadInputReport(max_examples=10_000)
+    try:
+        frames, fps = read_frames(args.frames, args.fps, on_bad_input=args.on_bad_input, report=bad_inputs)
+    except BadInputError as error:
+        print(f"vljepa decode: {error}", file=sys.stderr)
+        return 2
+    if bad_inputs.total:
+        print(f"vljepa decode: {bad_inputs.summary()}: "
+              + ", ".join(f"{e['where']} ({e['reason']})" for e in bad_inputs.examples), file=sys.stderr)
+        if args.output_json:
+            bad_inputs.write(Path(args.output_json).parent)
     model = load_pretrained(args.model)
     decoder = YDecoder.from_pretrained(args.decoder) if args.decoder else getattr(model, "decoder", None)
     if decoder is None:

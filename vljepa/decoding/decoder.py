@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoTokenizer, PreTrainedConfig, PreTrainedTokenizerBase
 
+from jepa_core.atomic import atomic_path
 from vljepa.decoding.decoder_lm import build_scratch_lm, load_pretrained_lm, train_caption_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -293,7 +294,8 @@ class YDecoder(nn.Module):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         self.config.save_pretrained(directory)
-        save_file(self._saved_state(), str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+        with atomic_path(directory / WEIGHTS_NAME) as tmp:
+            save_file(self._saved_state(), str(tmp), metadata={"format": "pt"})
         # A subfolder: AutoTokenizer would otherwise read the decoder's config.json as an LM config.
         self.tokenizer.save_pretrained(directory / TOKENIZER_FOLDER)
         return directory
@@ -336,40 +338,3 @@ class YDecoder(nn.Module):
     def num_trainable_parameters(self) -> int:
         return sum(param.numel() for param in self.parameters() if param.requires_grad)
 
-
-class DecodingModel:
-    """A VL-JEPA model (any :class:`eval.protocol.EmbeddingModel` with ``predict``) plus a :class:`YDecoder`:
-    generative captioning and open-ended VQA (predict an embedding, then decode it).
-
-    Every other attribute is the wrapped model's, so the wrapper passes for the model in the eval runners
-    and adds ``generate_captions`` (:class:`eval.protocol.CaptionGenerator`).
-
-    Example::
-
-        >>> captioner = DecodingModel(model, YDecoder.from_pretrained("run/decoder"))   # doctest: +SKIP
-        >>> captioner.generate_captions(images)                                          # list[str]
-        >>> captioner.generate_answers(images, ["what color is the shape?"] * len(images))
-    """
-
-    def __init__(self, model: object, decoder: YDecoder, *, max_new_tokens: int | None = None, num_beams: int = 1):
-        self.model = model
-        self.decoder = decoder
-        self.max_new_tokens = max_new_tokens
-        self.num_beams = num_beams
-
-    def __getattr__(self, name: str):
-        return getattr(self.model, name)
-
-    def decode(self, embeddings: torch.Tensor, *, batch_size: int = 64) -> list[str]:
-        """``[N, D]`` shared-space embeddings -> ``N`` texts."""
-        return self.decoder.decode(
-            embeddings, max_new_tokens=self.max_new_tokens, num_beams=self.num_beams, batch_size=batch_size
-        )
-
-    def generate_captions(self, images: Sequence, *, batch_size: int = 32) -> list[str]:
-        """One caption per image: the decoded query-free predicted embedding."""
-        return self.decode(self.model.embed_images(images, batch_size=batch_size), batch_size=batch_size)
-
-    def generate_answers(self, images: Sequence, questions: Sequence[str], *, batch_size: int = 32) -> list[str]:
-        """Open-ended answers: the decoded predicted embedding of each (image, question)."""
-        return self.decode(self.model.predict(images, list(questions), batch_size=batch_size), batch_size=batch_size)

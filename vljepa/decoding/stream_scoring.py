@@ -258,8 +258,9 @@ def sweep_table(points: Sequence[SweepPoint]) -> str:
 
 def plot_sweep(points: Sequence[SweepPoint], path: str | Path, *, title: str) -> Path:
     """CIDEr against decodes per second (log axis), one line per policy; written as PNG."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+
+    from eval.plots import save_figure
 
     figure = Figure(figsize=(6, 4))
     axis = figure.add_subplot()
@@ -272,9 +273,4 @@ def plot_sweep(points: Sequence[SweepPoint], path: str | Path, *, title: str) ->
     axis.set_title(title)
     axis.grid(True, which="both", alpha=0.3)
     axis.legend()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    FigureCanvasAgg(figure)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    return path
+    return save_figure(figure, path)

@@ -55,9 +55,9 @@ class QueryContext(nn.Module):
     """The LM's lower layers run causally over the query alone (frozen), cached per distinct token sequence.
 
     ``forward(query_ids [B, Q], query_mask [B, Q]) -> [B, Q, hidden]``: for each query, the hidden states after
-    ``len(layers)`` LM layers, exactly as :meth:`run` computes them; padded positions hold zeros. The cache
-    keys are the query's token ids, so equal questions share one entry; it holds at most ``max_entries``
-    queries (oldest dropped first) and is never saved.
+    ``len(layers)`` LM layers, exactly as :meth:`run` computes them for that query alone; padded positions
+    hold zeros. The cache keys are the query's token ids, so equal questions share one entry; it holds at
+    most ``max_entries`` queries (oldest dropped first) and is never saved.
 
     Example::
 
@@ -107,19 +107,14 @@ class QueryContext(nn.Module):
         keys = [tuple(ids[:n].tolist()) for ids, n in zip(query_ids, lengths)]
         missing = [i for i, key in enumerate(keys) if key and key not in self._cache]  # empty: no states
         if missing:
-            unique = list(dict.fromkeys(keys[i] for i in missing))
-            longest = max(len(k) for k in unique)
-            ids = torch.full((len(unique), longest), 0, dtype=torch.long, device=query_ids.device)
-            mask = torch.zeros((len(unique), longest), dtype=torch.bool, device=query_ids.device)
-            for row, key in enumerate(unique):
-                ids[row, : len(key)] = torch.tensor(key, dtype=torch.long)
-                mask[row, : len(key)] = True
-            states = self.run(ids, mask)
-            if len(self._cache) + len(unique) > self.max_entries:
-                for old in list(self._cache)[: len(self._cache) + len(unique) - self.max_entries]:
+            if len(self._cache) + len(missing) > self.max_entries:
+                for old in list(self._cache)[: len(self._cache) + len(missing) - self.max_entries]:
                     del self._cache[old]
-            for row, key in enumerate(unique):
-                self._cache[key] = states[row, : len(key)].detach()
+            for key in dict.fromkeys(keys[i] for i in missing):
+                # One query at a time, unpadded: its states are a function of the query alone (not of the
+                # batch it first came in), so a resumed run and an uninterrupted one read the same bits.
+                ids = torch.tensor([key], dtype=torch.long, device=query_ids.device)
+                self._cache[key] = self.run(ids, torch.ones_like(ids, dtype=torch.bool))[0].detach()
         out = torch.zeros(
             (*query_ids.shape, self.token_embeddings.embedding_dim),
             dtype=self.token_embeddings.weight.dtype, device=query_ids.device,

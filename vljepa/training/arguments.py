@@ -17,21 +17,11 @@ from typing import Any, Literal
 
 from transformers import PreTrainedConfig
 
+from jepa_core.config import json_mapping_text
+
 
 def _help(text: str, **kwargs: Any) -> Any:
     return field(metadata={"help": text}, **kwargs)
-
-
-def json_mapping(value: Any, name: str) -> str:
-    """A mapping given as JSON text (command line) or as a YAML mapping, normalised to sorted JSON text."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{name} is not valid JSON: {err}") from err
-    if not isinstance(value, dict):
-        raise TypeError(f"{name} must be a mapping, got {type(value).__name__}")
-    return json.dumps(value, sort_keys=True)
 
 
 @dataclass
@@ -83,7 +73,7 @@ class VLJEPAModelArguments:
     text_template: str = _help("Dual encoder only: VQA text from a question and an answer.", default="{question} {answer}")
 
     def __post_init__(self) -> None:
-        self.x_encoder_processor_overrides = json_mapping(
+        self.x_encoder_processor_overrides = json_mapping_text(
             self.x_encoder_processor_overrides, "x_encoder_processor_overrides"
         )
         if self.model_kind == "dual_encoder":
@@ -159,6 +149,16 @@ class VLJEPATrainingArguments:
     query_dataset_kwargs: str = _help("Keyword arguments for load_vl_dataset of the VQA dataset.", default="{}")
     query_epochs: float = _help("Epochs of the query stage (fractions allowed).", default=1.0)
     max_train_samples: int | None = _help("Use only the first N rows of each training dataset.", default=None)
+    on_bad_input: Literal["error", "skip"] = _help(
+        "A training image that cannot be decoded (truncated, empty, not an image, over max_image_pixels): 'skip' "
+        "drops its examples and lists it in output_dir/bad_inputs.json (and counts it in metrics.json as "
+        "skipped_bad_inputs); 'error' stops before training with a message naming the file and row.",
+        default="skip",
+    )
+    max_image_pixels: int = _help(
+        "Images with more pixels (width x height, read from the header) are bad inputs (decompression-bomb guard).",
+        default=8192 * 8192,
+    )
 
     # --- optimisation -----------------------------------------------------------------------------------
     per_device_train_batch_size: int = _help("Examples per device per step.", default=64)
@@ -210,6 +210,11 @@ class VLJEPATrainingArguments:
     eval_steps: int = _help("Evaluate every N optimizer steps on eval_max_samples rows (0: only at the end).", default=0)
     eval_max_samples: int | None = _help("Rows used by periodic evaluation (the final one uses all).", default=500)
     eval_batch_size: int = _help("Batch size of evaluation.", default=128)
+    eval_on_bad_input: Literal["error", "skip"] = _help(
+        "An evaluation image that cannot be decoded: 'error' stops naming the row and file; 'skip' leaves the row "
+        "out and lists it in eval/metrics.json (skipped_bad_inputs, bad_inputs).",
+        default="error",
+    )
 
     # --- logging and checkpoints ------------------------------------------------------------------------
     logging_steps: int = _help("Log losses every N optimizer steps.", default=20)
@@ -237,6 +242,11 @@ class VLJEPATrainingArguments:
     )
     hub_model_id: str | None = _help("Hub repo for push_to_hub, 'user/name' or 'org/name'.", default=None)
     hub_private_repo: bool = _help("Create the hub_model_id repo as private.", default=False)
+    hub_token: str | None = _help(
+        "Token for push_to_hub (default: HF_TOKEN or `hf auth login`, which are preferred: a flag is visible in "
+        "the process list). Kept in memory only; written as <redacted> in config.yaml and run_info.json.",
+        default=None,
+    )
 
     def collapse_monitor_config(self):
         """The :class:`~jepa_core.monitoring.CollapseMonitorConfig` of the ``collapse_*`` fields."""
@@ -249,7 +259,7 @@ class VLJEPATrainingArguments:
 
     def __post_init__(self) -> None:
         for name in ("caption_dataset_kwargs", "query_dataset_kwargs", "eval_dataset_kwargs"):
-            setattr(self, name, json_mapping(getattr(self, name), name))
+            setattr(self, name, json_mapping_text(getattr(self, name), name))
         if self.caption_dataset is None and self.query_dataset is None:
             raise ValueError("set caption_dataset and/or query_dataset: there is nothing to train on")
         for name in ("caption_epochs", "query_epochs"):
@@ -274,6 +284,8 @@ class VLJEPATrainingArguments:
             raise ValueError("eval_steps and save_steps must be >= 0")
         if self.eval_task != "none" and self.eval_dataset is None:
             raise ValueError(f"eval_task={self.eval_task!r} needs eval_dataset (or set eval_task: none)")
+        if self.max_image_pixels < 1:
+            raise ValueError(f"max_image_pixels must be >= 1, got {self.max_image_pixels}")
         if self.max_train_samples is not None and self.max_train_samples < 1:
             raise ValueError(f"max_train_samples must be >= 1, got {self.max_train_samples}")
         try:

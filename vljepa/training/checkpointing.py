@@ -4,8 +4,9 @@ A checkpoint is ``<root>/step-NNNNNNN/``: Accelerate's state (model without its 
 optimizer, scheduler, RNG states) plus ``trainer_state.json`` (step and data position). It is written into
 ``.tmp-step-NNNNNNN/`` and renamed into place only once every process has written its part and the state file
 exists, so a kill during a save never leaves a folder that looks complete, and the previous checkpoint
-survives. A failed save (e.g. a full disk) removes the partial folder and raises :class:`CheckpointSaveError`
-naming the intact previous checkpoint.
+survives. A failed save (a full disk, reported by the writers as ``OSError``, ``SafetensorError`` or
+``RuntimeError``, or any other error) removes the partial folder and raises :class:`CheckpointSaveError` naming
+the folder, the intact previous checkpoint, and the free space against the size a checkpoint needs.
 """
 
 from __future__ import annotations
@@ -22,15 +23,45 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 
+from jepa_core.config import ConfigError
+from jepa_core.diskspace import CheckpointSaveError, folder_bytes, is_disk_full, space_report, tensor_bytes
 from jepa_core.rundir import write_json
 
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "trainer_state.json"
+__all__ = ["CheckpointSaveError", "Checkpoints", "NoCheckpointError", "OutputDirInUseError", "any_process",
+           "check_output_dir", "complete_checkpoints"]
 
 
-class CheckpointSaveError(RuntimeError):
-    """A checkpoint could not be written (e.g. the disk is full); the previous one is intact."""
+class OutputDirInUseError(FileExistsError, ConfigError):
+    """``output_dir`` holds another run (checkpoints or a saved model) and ``resume`` was not asked for."""
+
+
+class NoCheckpointError(FileNotFoundError, ConfigError):
+    """``resume`` was asked for but ``output_dir`` holds no complete checkpoint."""
+
+
+def check_output_dir(output_dir: str | Path, *, resume: bool) -> None:
+    """Refuse, before anything is written, a run that would overwrite another run's folder.
+
+    Without ``resume``, a folder holding checkpoints or a saved ``model/`` belongs to another run: its
+    ``config.yaml``, ``run_info.json``, log and weights must stay as they are. With ``resume``, there must be a
+    complete checkpoint to continue from.
+    """
+    output_dir = Path(output_dir)
+    checkpoints = complete_checkpoints(output_dir / "checkpoints")
+    if resume:
+        if not checkpoints:
+            raise NoCheckpointError(f"--resume: no complete checkpoint in {output_dir / 'checkpoints'}")
+        return
+    holds = ("checkpoints" if checkpoints else
+             "a trained model (model/config.json)" if (output_dir / "model" / "config.json").is_file() else None)
+    if holds:
+        raise OutputDirInUseError(
+            f"{output_dir} already holds {holds} of another run; nothing was written. Pass --resume to continue "
+            "that run, or choose another output_dir"
+        )
 
 
 def complete_checkpoints(checkpoint_root: Path) -> list[Path]:
@@ -86,16 +117,16 @@ class Checkpoints:
         if accelerator.is_main_process:
             shutil.rmtree(tmp, ignore_errors=True)
         accelerator.wait_for_everyone()
-        error: OSError | None = None
+        error: Exception | None = None
         try:
             accelerator.save_state(str(tmp))
-        except OSError as err:
+        except Exception as err:  # noqa: BLE001 (a full disk comes as OSError, SafetensorError or RuntimeError)
             error = err
         failed = any_process(accelerator, error is not None)  # also a barrier: every process wrote its part
         if not failed and accelerator.is_main_process:
             try:
                 write_json(tmp / STATE_FILE, {**state, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")})
-            except OSError as err:
+            except Exception as err:  # noqa: BLE001 (re-raised by _abandon)
                 error = err
         if failed or any_process(accelerator, error is not None):
             self._abandon(final, tmp, step, error)
@@ -108,19 +139,31 @@ class Checkpoints:
             logger.info("Checkpoint written: %s", final)
         accelerator.wait_for_everyone()
 
-    def _abandon(self, final: Path, tmp: Path, step: int, error: OSError | None) -> None:
+    def needed_bytes(self) -> int:
+        """Size of a checkpoint: the newest complete one, else the tensors of the models and optimizers."""
+        previous = self.latest_name()
+        if previous is not None:
+            return folder_bytes(previous)
+        return tensor_bytes([*self.accelerator._models, *self.accelerator._optimizers])
+
+    def _abandon(self, final: Path, tmp: Path, step: int, error: Exception | None) -> None:
         """Remove the partial ``tmp`` folder of a failed save and raise :class:`CheckpointSaveError`."""
         if self.accelerator.is_main_process:
             shutil.rmtree(tmp, ignore_errors=True)
         self.accelerator.wait_for_everyone()
-        reason = str(error) if error is not None else "another process could not write its part"
+        needed = self.needed_bytes()
+        if error is None:
+            reason = "another process could not write its part"
+        else:
+            kind = "disk full: " if is_disk_full(error) else ""
+            reason = f"{kind}{type(error).__name__}: {error}"
         previous = self.latest_name()
         intact = (f"The previous checkpoint {previous} is intact: free some space (or choose another output_dir "
                   "and copy it there) and continue with --resume true."
                   if previous else "There is no earlier checkpoint: free some space and start the run again.")
         raise CheckpointSaveError(
             f"could not write checkpoint {final} at optimizer step {step}: {reason}. The partial "
-            f"folder {tmp} was removed. {intact}"
+            f"folder {tmp} was removed. {space_report(self.root, needed)} {intact}"
         ) from error
 
     def resume(self, resume: bool) -> tuple[Path, dict[str, Any]] | None:

@@ -18,12 +18,15 @@ import logging
 import math
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import datasets
 import torch
+from PIL import Image
 
+from vljepa.data.images import ImageLoader, decode_image, image_context
+from vljepa.data.schema import undecoded_images
 from vljepa.training.feature_cache import FeatureCache, image_content_hash
 
 logger = logging.getLogger(__name__)
@@ -41,6 +44,7 @@ class TrainingStage:
         image_rows: per example, the dataset row holding its image.
         epochs: how many passes over the examples.
         image_slots: per example, its row in the feature table (set by :func:`build_feature_table`).
+        source: the dataset and split, for messages (``"easyvqa[train]"``).
     """
 
     name: str
@@ -50,9 +54,23 @@ class TrainingStage:
     image_rows: list[int]
     epochs: float
     image_slots: list[int] | None = None
+    source: str = "dataset"
 
     def __len__(self) -> int:
         return len(self.queries)
+
+    def keep(self, examples: Sequence[int]) -> None:
+        """Keep only ``examples`` (indices into the current examples), e.g. those whose image decodes."""
+        self.queries = [self.queries[i] for i in examples]
+        self.target_options = [self.target_options[i] for i in examples]
+        self.image_rows = [self.image_rows[i] for i in examples]
+        if self.image_slots is not None:
+            self.image_slots = [self.image_slots[i] for i in examples]
+
+    def image_source(self, row: int, undecoded: datasets.Dataset | None = None) -> tuple[object, str]:
+        """The undecoded image of dataset ``row`` (``{"path", "bytes"}``) and its context for messages."""
+        source = (undecoded if undecoded is not None else undecoded_images(self.dataset))[row]["image"]
+        return source, image_context(f"{self.source} row {row}", source)
 
     def batches_per_epoch(self, global_batch_size: int) -> int:
         return len(self) // global_batch_size
@@ -79,6 +97,7 @@ def caption_stage(dataset: datasets.Dataset, *, epochs: float, source: str) -> T
         target_options=[list(options) for options in captions],
         image_rows=list(range(len(captions))),
         epochs=epochs,
+        source=source,
     )
 
 
@@ -92,6 +111,7 @@ def query_stage(dataset: datasets.Dataset, *, epochs: float, source: str) -> Tra
         target_options=targets,
         image_rows=list(range(len(questions))),
         epochs=epochs,
+        source=source,
     )
 
 
@@ -128,30 +148,68 @@ def first_rows_per_image(dataset: datasets.Dataset) -> dict[int, int]:
     return mapping
 
 
+def decode_stage_images(
+    stage: TrainingStage, loader: ImageLoader, *, on_image: Callable[[int, Image.Image], None] | None = None
+) -> None:
+    """Decode each distinct image of a stage once (through :func:`vljepa.data.images.decode_image`, under
+    ``loader``'s bad-input policy) and drop the examples whose image is bad.
+
+    ``on_image(row, image)`` is called for every good image (``row``: the first row of its ``image_id``).
+    Under ``"error"`` a bad image raises :class:`~vljepa.data.images.BadInputError` naming the dataset, row
+    and file; under ``"skip"`` it is recorded in ``loader.report``. Decoding here, before the data order is
+    built, keeps every batch full and the order a pure function of the seed (so resume stays exact).
+    """
+    undecoded = undecoded_images(stage.dataset)
+    representative = first_rows_per_image(stage.dataset)
+    good: dict[int, bool] = {}
+    for row in stage.image_rows:
+        first = representative[row]
+        if first in good:
+            continue
+        source, context = stage.image_source(first, undecoded)
+        image = loader(source, context=context)
+        good[first] = image is not None
+        if image is not None and on_image is not None:
+            on_image(first, image)
+    keep = [index for index, row in enumerate(stage.image_rows) if good[representative[row]]]
+    if not keep:
+        raise ValueError(
+            f"{stage.source}: no image of the {stage.name} stage could be decoded ({loader.report.summary()}); "
+            "see bad_inputs.json in the run folder"
+        )
+    if len(keep) < len(stage):
+        logger.warning("%s: dropped %d of %d %s examples whose image is bad", stage.source,
+                       len(stage) - len(keep), len(stage), stage.name)
+        stage.keep(keep)
+
+
 def build_feature_table(
-    stages: Sequence[TrainingStage], cache: FeatureCache, encoder, *, batch_size: int, progress: bool
+    stages: Sequence[TrainingStage], cache: FeatureCache, encoder, *, batch_size: int, progress: bool,
+    loader: ImageLoader | None = None,
 ) -> torch.Tensor:
     """Fill the cache for every training image and return the table ``[U, T, D]`` of distinct images.
 
     Sets ``stage.image_slots``. Images are identified by content hash, so the same picture used by two
-    stages (or two datasets) is encoded and stored once.
+    stages (or two datasets) is encoded and stored once. Images are decoded by :func:`decode_stage_images`
+    under ``loader``'s policy (default: ``"error"``); examples with a bad image are dropped under ``"skip"``.
     """
+    loader = loader if loader is not None else ImageLoader(on_bad_input="error")
     slot_of_hash: dict[str, int] = {}
     images_to_compute: dict[str, object] = {}
     for stage in stages:
         representative = first_rows_per_image(stage.dataset)
         hash_of_row: dict[int, str] = {}
-        slots = []
-        for row in stage.image_rows:
-            first = representative[row]
-            if first not in hash_of_row:
-                image = stage.dataset[first]["image"]
-                image_hash = image_content_hash(image)
-                hash_of_row[first] = image_hash
-                if image_hash not in cache and image_hash not in images_to_compute:
-                    images_to_compute[image_hash] = image
-            slots.append(slot_of_hash.setdefault(hash_of_row[first], len(slot_of_hash)))
-        stage.image_slots = slots
+
+        def hashed(row: int, image: Image.Image, hash_of_row: dict[int, str] = hash_of_row) -> None:
+            image_hash = image_content_hash(image)
+            hash_of_row[row] = image_hash
+            if image_hash not in cache and image_hash not in images_to_compute:
+                images_to_compute[image_hash] = image
+
+        decode_stage_images(stage, loader, on_image=hashed)
+        stage.image_slots = [
+            slot_of_hash.setdefault(hash_of_row[representative[row]], len(slot_of_hash)) for row in stage.image_rows
+        ]
     logger.info(
         "Feature table: %d distinct images, %d already cached, %d to compute",
         len(slot_of_hash), len(slot_of_hash) - len(images_to_compute), len(images_to_compute),
@@ -165,6 +223,13 @@ def build_feature_table(
     return cache.get(ordered)
 
 
+def epoch_order(stage: TrainingStage, *, seed: int, stage_index: int, epoch: int) -> list[int]:
+    """The example order of one epoch of a stage: a pure function of ``(seed, stage_index, epoch)``."""
+    order = list(range(len(stage)))
+    random.Random(f"{seed}-{stage_index}-{epoch}").shuffle(order)
+    return order
+
+
 def micro_batch_indices(
     stage: TrainingStage, *, seed: int, stage_index: int, micro_step: int, global_batch_size: int,
     process_index: int, num_processes: int,
@@ -172,8 +237,7 @@ def micro_batch_indices(
     """The example indices this process trains on at ``micro_step`` of the stage."""
     per_epoch = stage.batches_per_epoch(global_batch_size)
     epoch, position = divmod(micro_step, per_epoch)
-    order = list(range(len(stage)))
-    random.Random(f"{seed}-{stage_index}-{epoch}").shuffle(order)
+    order = epoch_order(stage, seed=seed, stage_index=stage_index, epoch=epoch)
     start = position * global_batch_size
     local = global_batch_size // num_processes
     begin = start + process_index * local
@@ -190,6 +254,22 @@ def draw_targets(stage: TrainingStage, indices: Sequence[int], *, seed: int, epo
         else:
             targets.append(options[random.Random(f"{seed}-{epoch}-{index}").randrange(len(options))])
     return targets
+
+
+def trained_pairs(
+    stage: TrainingStage, *, seed: int, stage_index: int, micro_batches: int, global_batch_size: int
+) -> list[tuple[str, str]]:
+    """Every ``(query, target)`` pair the first ``micro_batches`` micro-batches of a stage train on (all
+    processes together), in training order. A pure function of the stage and the seed, so a run and its
+    resumption agree on it (see ``VLJEPATrainer._fill_target_memo``)."""
+    per_epoch = stage.batches_per_epoch(global_batch_size)
+    pairs: list[tuple[str, str]] = []
+    for epoch in range(math.ceil(micro_batches / per_epoch) if per_epoch else 0):
+        steps = min(per_epoch, micro_batches - epoch * per_epoch)
+        indices = epoch_order(stage, seed=seed, stage_index=stage_index, epoch=epoch)[: steps * global_batch_size]
+        targets = draw_targets(stage, indices, seed=seed, epoch=epoch)
+        pairs.extend((stage.queries[index], target) for index, target in zip(indices, targets))
+    return pairs
 
 
 class MicroBatches(torch.utils.data.Dataset):
@@ -210,6 +290,7 @@ class MicroBatches(torch.utils.data.Dataset):
         self.seed, self.global_batch_size = seed, global_batch_size
         self.process_index, self.num_processes = process_index, num_processes
         self.table, self.preprocess = table, preprocess
+        self.undecoded = undecoded_images(stage.dataset) if table is None else None
 
     def __len__(self) -> int:
         return max(self.stop - self.start, 0)
@@ -230,5 +311,9 @@ class MicroBatches(torch.utils.data.Dataset):
         if self.table is not None:
             item["visual_tokens"] = self.table[[self.stage.image_slots[i] for i in indices]]
         else:
-            item["pixel_values"] = self.preprocess([self.stage.dataset[self.stage.image_rows[i]]["image"] for i in indices])
+            images = []
+            for i in indices:  # screened by decode_stage_images: a failure now names the file that changed
+                source, context = self.stage.image_source(self.stage.image_rows[i], self.undecoded)
+                images.append(decode_image(source, on_bad_input="error", context=context))
+            item["pixel_values"] = self.preprocess(images)
         return item

@@ -18,7 +18,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -31,6 +30,8 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
+from jepa_core.atomic import atomic_path, atomic_write_bytes
+
 if TYPE_CHECKING:
     from vljepa.encoders.x_encoder import XEncoder
 
@@ -41,10 +42,21 @@ STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16"
 
 
 def image_content_hash(image: Image.Image) -> str:
-    """SHA-1 of an image's decoded pixels, mode and size (independent of file format or file name)."""
+    """SHA-1 of an image's decoded pixels, mode and size (independent of file format or file name).
+
+    Images should come from :func:`vljepa.data.images.decode_image`; a lazily opened file that turns out to be
+    cut short raises :class:`~vljepa.data.images.BadInputError` naming the file, not a bare ``OSError``.
+    """
+    try:
+        pixels = image.tobytes()
+    except (OSError, SyntaxError, ValueError) as error:
+        from vljepa.data.images import BadInputError
+
+        where = getattr(image, "filename", "") or "an image given to the feature cache"
+        raise BadInputError(str(where), "truncated", str(error) or type(error).__name__) from error
     digest = hashlib.sha1()
     digest.update(f"{image.mode}:{image.size[0]}x{image.size[1]}:".encode())
-    digest.update(image.tobytes())
+    digest.update(pixels)
     return digest.hexdigest()
 
 
@@ -82,7 +94,7 @@ class FeatureCache:
         self.directory.mkdir(parents=True, exist_ok=True)
         key_file = self.directory / "key.json"
         if not key_file.is_file():
-            _atomic_write_bytes(key_file, json.dumps(key, indent=2, sort_keys=True, default=str).encode())
+            atomic_write_bytes(key_file, json.dumps(key, indent=2, sort_keys=True, default=str).encode())
         self._index: dict[str, Path] = {}
         self._memory: dict[str, torch.Tensor] = {}
         self._pending: dict[str, torch.Tensor] = {}
@@ -150,14 +162,8 @@ class FeatureCache:
                 return
             name = f"shard-{time.time_ns()}-{os.getpid()}.safetensors"
             final = self.directory / name
-            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=f".{name}.", suffix=".tmp")
-            os.close(fd)
-            try:
-                save_file(dict(self._pending), tmp, metadata={"format": "pt"})
-                os.replace(tmp, final)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            with atomic_path(final, fsync=False) as tmp:  # a lost shard is recomputed: no fsync needed
+                save_file(dict(self._pending), str(tmp), metadata={"format": "pt"})
             for image_hash, row in self._pending.items():
                 self._index[image_hash] = final
                 self._memory[image_hash] = row
@@ -204,10 +210,3 @@ class FeatureCache:
         bar.close()
         if flush:
             self.flush()
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)

@@ -51,14 +51,17 @@ from jepa_core.backends import check_launch_backend, precision_choice
 from jepa_core.config import config_to_dict
 from jepa_core.distributed import check_world_size, resolve_use_cpu
 from jepa_core.monitoring import EmbeddingMonitor, NonFiniteLossError
-from jepa_core.rundir import write_json, write_run_metadata
+from jepa_core.rundir import redact_config, write_json, write_run_metadata
+from vljepa.data.images import BadInputReport, ImageLoader
 from vljepa.evaluate import evaluate_model, load_eval_dataset
 from vljepa.training.arguments import VLJEPAModelArguments, VLJEPATrainingArguments
-from vljepa.training.checkpointing import Checkpoints, any_process
+from vljepa.training.checkpointing import Checkpoints, any_process, check_output_dir
 from vljepa.training.data import (
     MicroBatches,
     build_feature_table,
+    decode_stage_images,
     load_stages,
+    trained_pairs,
 )
 from vljepa.training.feature_cache import FeatureCache
 from vljepa.training.sharding import check_sharded_run, configure_deepspeed, configure_fsdp
@@ -102,10 +105,12 @@ def optimizer_parameter_groups(model, args: VLJEPATrainingArguments) -> list[dic
     return result
 
 
-def use_global_negatives(accelerator: Accelerator, model) -> None:
-    """With several processes, InfoNCE negatives come from the global batch (gathered from every process)."""
+def global_negatives(accelerator: Accelerator) -> dict[str, Any]:
+    """Keyword arguments of the model's forward that, with several processes, make InfoNCE negatives the
+    global batch (gathered from every process); none with one process."""
     if accelerator.num_processes > 1:
-        accelerator.unwrap_model(model).loss_fn.set_distributed(accelerator.gather, accelerator.process_index)
+        return {"gather_fn": accelerator.gather, "rank": accelerator.process_index}
+    return {}
 
 
 class VLJEPATrainer:
@@ -136,6 +141,9 @@ class VLJEPATrainer:
         self.global_step = 0
         self.position = {"stage_index": 0, "micro_step": 0}
         self.skipped_nonfinite_steps = 0
+        self.bad_inputs = BadInputReport(max_examples=10_000)
+        self.image_loader = ImageLoader(on_bad_input=args.on_bad_input, max_pixels=args.max_image_pixels,
+                                        report=self.bad_inputs)
         self.monitors: list[EmbeddingMonitor] = []
         if args.monitor_collapse and self.accelerator.is_main_process:
             config = args.collapse_monitor_config()
@@ -145,7 +153,7 @@ class VLJEPATrainer:
     def _feature_cache(self, model) -> FeatureCache | None:
         if not self.args.cache_features:
             return None
-        if not model.x_encoder.frozen:
+        if not model.x_encoder.frozen:  # checked before the cache folder is created
             raise ValueError("cache_features needs a frozen X-encoder (x_encoder_frozen: true)")
         from jepa_core.resolver import jepa_cache_dir
 
@@ -177,6 +185,7 @@ class VLJEPATrainer:
         return evaluate_model(
             self.accelerator.unwrap_model(model), task=self.args.eval_task, dataset=dataset,
             output_dir=output_dir, batch_size=self.args.eval_batch_size, accelerator=self.accelerator,
+            on_bad_input=self.args.eval_on_bad_input,
         )  # fmt: skip
 
     # ------------------------------------------------------------------------------------------------
@@ -187,12 +196,19 @@ class VLJEPATrainer:
         if args.torch_num_threads is not None:
             torch.set_num_threads(args.torch_num_threads)
         set_seed(args.seed)
+        check_output_dir(self.output_dir, resume=args.resume)  # before anything is written
         if accelerator.is_main_process:
             write_run_metadata(self.output_dir, {"model": self.model_args, "training": args}, argv=self.argv)
         model = build_model(self.model_args)
         cache = self._feature_cache(model)
         stages = load_stages(args, accelerator)
-        table = self._feature_table(model, cache, stages) if cache is not None else None
+        if cache is not None:
+            table = self._feature_table(model, cache, stages)
+        else:
+            table = None
+            for stage in stages:
+                decode_stage_images(stage, self.image_loader)
+        self._record_bad_inputs()
         features_seconds = time.perf_counter() - started
 
         micro_counts = self._micro_batch_counts(stages)
@@ -207,10 +223,10 @@ class VLJEPATrainer:
         accelerator.register_for_checkpointing(scheduler)
         unwrapped = accelerator.unwrap_model(model)
         self.checkpoints.skip_frozen_weights(unwrapped.frozen_prefixes())
-        use_global_negatives(accelerator, model)
+        memo_size = self._fill_target_memo(unwrapped, stages, micro_counts)
         self._maybe_resume()
         if args.report_to != "none":
-            flat = {**config_to_dict(self.model_args), **config_to_dict(args)}
+            flat = redact_config({**config_to_dict(self.model_args), **config_to_dict(args)})
             accelerator.init_trackers("vljepa", config={k: v for k, v in flat.items() if isinstance(v, (int, float, str, bool))})
         eval_dataset = load_eval_dataset(args, accelerator) if args.eval_task != "none" else None
         periodic_eval = None
@@ -227,6 +243,7 @@ class VLJEPATrainer:
                 self._run_stage(model, optimizer, scheduler, stage, stage_index, count, table, periodic_eval, bar)
         bar.close()
         train_seconds = time.perf_counter() - train_started
+        unwrapped.y_encoder.memo_size = memo_size
 
         accelerator.wait_for_everyone()
         model_dir = self.output_dir / "model"
@@ -253,6 +270,7 @@ class VLJEPATrainer:
             "total_seconds": round(time.perf_counter() - started, 1),
             "num_processes": accelerator.num_processes,
             "skipped_nonfinite_steps": self.skipped_nonfinite_steps,
+            "skipped_bad_inputs": self.bad_inputs.total,
         })  # fmt: skip
         if accelerator.is_main_process:
             write_json(self.output_dir / "metrics.json", metrics)
@@ -286,23 +304,67 @@ class VLJEPATrainer:
         trained_on = [name for name in (self.args.caption_dataset, self.args.query_dataset) if name]
         card = dataclasses.replace(card, datasets=card.datasets or trained_on)
         try:
-            url = push_folder(model_dir, repo_id, private=self.args.hub_private_repo, card=card)
+            url = push_folder(model_dir, repo_id, private=self.args.hub_private_repo, card=card,
+                              token=self.args.hub_token)
         except (PublishError, HubPublishError) as err:
             raise type(err)(f"{err} The trained model is saved in {model_dir}; publish it later with "
                             f"`vljepa push {model_dir} --repo_id {repo_id}`.") from err
         logger.info("Pushed %s to %s: %s", model_dir, repo_id, url)
 
+    def _record_bad_inputs(self) -> None:
+        """Write ``bad_inputs.json`` (counts, and the first 10,000 skipped images with file and row); log a summary."""
+        if self.accelerator.is_main_process:
+            path = self.bad_inputs.write(self.output_dir)
+            if self.bad_inputs.total:
+                logger.warning("Training data: %s; the files are listed in %s", self.bad_inputs.summary(), path)
+
     def _feature_table(self, model, cache: FeatureCache, stages: list) -> torch.Tensor:
         """Fill the cache for all training images (main process first) and load the table ``[U, T, D]``."""
-        model.x_encoder.feature_cache = cache  # evaluation images go through the cache too
+        model.attach_feature_cache(cache)  # evaluation images go through the cache too
         with self.accelerator.main_process_first():
             cache.refresh()
             table = build_feature_table(
                 stages, cache, model.x_encoder, batch_size=self.args.feature_batch_size,
-                progress=self.accelerator.is_local_main_process,
+                progress=self.accelerator.is_local_main_process, loader=self.image_loader,
             )  # fmt: skip
         logger.info("Feature table %s (%.1f MB)", tuple(table.shape), table.numel() * 4 / 2**20)
         return table
+
+    def _fill_target_memo(self, model, stages: list, micro_counts: list[int]) -> int:
+        """Encode every target text of the run once, in a fixed order, before the first step; return the
+        Y-encoder's memo size as it was (restored after training).
+
+        A frozen Y-encoder memoises the embedding of each text the first time it meets it, and those numbers
+        depend on the batch the text came in (its padding and shape change the kernels' rounding, ~1e-7). A
+        resumed run starts with an empty memo mid-stage, so it met texts in other batches than the run it
+        continues and its weights drifted (by up to 8e-4 on the default recipe). Filled here from the data
+        order (a pure function of the seed) in sorted chunks, the memo holds the same bits in both runs.
+        """
+        y_encoder = model.y_encoder
+        memo_size = y_encoder.memo_size
+        if not y_encoder.frozen or memo_size == 0:
+            return memo_size  # a trained Y-encoder does not memoise while training
+        global_batch = self.args.per_device_train_batch_size * self.accelerator.num_processes
+        pairs = [
+            pair for index, (stage, count) in enumerate(zip(stages, micro_counts))
+            for pair in trained_pairs(stage, seed=self.args.seed, stage_index=index, micro_batches=count,
+                                      global_batch_size=global_batch)
+        ]  # fmt: skip
+        queries, targets = [query for query, _ in pairs], [target for _, target in pairs]
+        if self.model_args.model_kind == "dual_encoder":
+            targets = model.compose(queries, targets)  # the dual encoder embeds "question answer" texts
+        texts = sorted(set(targets))
+        if len(texts) > memo_size:
+            logger.info("%d distinct target texts exceed the Y-encoder memo (%d): not memoised while training, "
+                        "so that a resumed run computes them as the uninterrupted one does", len(texts), memo_size)
+            y_encoder.memo_size = 0
+            return memo_size
+        y_encoder.memo_size = memo_size + len(texts)  # evaluation texts cannot evict the training ones
+        with torch.no_grad():
+            for start in range(0, len(texts), 256):
+                y_encoder.base_embeddings(texts[start : start + 256])
+        logger.info("Y-encoder: memoised the %d distinct target texts of the run", len(texts))
+        return memo_size
 
     def _micro_batch_counts(self, stages: list) -> list[int]:
         """Micro-batches per stage, rounded down to whole optimizer steps."""
@@ -334,11 +396,12 @@ class VLJEPATrainer:
             generator=torch.Generator().manual_seed(args.seed + stage_index),
         )
         model.train()
+        negatives = global_negatives(accelerator)
         nonfinite = torch.zeros((), dtype=torch.bool, device=accelerator.device)  # any micro-batch of this step
         for batch in loader:
             micro_step = batch.pop("micro_step")
             with accelerator.accumulate(model):
-                output = model(**batch)
+                output = model(**batch, **negatives)
                 accelerator.backward(output.loss)
                 bad = ~torch.isfinite(output.loss.detach()).all()
                 nonfinite = nonfinite | bad

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,33 +46,61 @@ def require_file(path: str | Path, *, what: str) -> Path:
     return path
 
 
-def require_dir(path: str | Path, *, what: str) -> Path:
-    path = Path(path)
-    if not path.is_dir():
-        raise DataFormatError(f"{what} not found: {path} (pass image_root= if the images live elsewhere)")
-    return path
+def read_text(path: str | Path, *, what: str) -> str:
+    """The text of a UTF-8 file (a leading byte-order mark is dropped); bytes that are not UTF-8 raise
+    :class:`DataFormatError` naming the file, the line and the byte offset."""
+    path = require_file(path, what=what)
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        offset = error.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
+        line = data[:offset].count(b"\n") + 1
+        raise DataFormatError(
+            f"{path} line {line} is not UTF-8 (byte {data[offset:offset + 1]!r} at offset {offset}); "
+            "re-save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)"
+        ) from None
 
 
 def read_json(path: str | Path, *, what: str) -> Any:
-    path = require_file(path, what=what)
+    text = read_text(path, what=what)
     try:
-        with path.open("r", encoding="utf-8") as handle:
-            return json.load(handle)
+        return json.loads(text)
     except json.JSONDecodeError as error:
         raise DataFormatError(f"{path} is not valid JSON ({error})") from error
 
 
 def read_jsonl(path: str | Path, *, what: str) -> Iterator[tuple[int, Any]]:
     """``(line number, record)`` for every non-blank line of a JSON-lines file."""
-    path = require_file(path, what=what)
-    with path.open("r", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield number, json.loads(line)
-            except json.JSONDecodeError as error:
-                raise DataFormatError(f"{path} line {number} is not valid JSON ({error})") from error
+    text = read_text(path, what=what)
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataFormatError(f"{path} line {number} is not valid JSON ({error})") from error
+
+
+def path_inside(folder: Path, name: str, *, where: str) -> Path:
+    """``folder / name`` for a relative ``name`` that stays inside ``folder``; an absolute name or one whose
+    ``..`` parts climb out of ``folder`` raises :class:`DataFormatError` naming ``where`` (file and row).
+
+    The check is on the path as written (symbolic links inside the dataset folder are the user's own)."""
+    if not isinstance(name, str):
+        raise DataFormatError(f"{where}: the image file name must be a string, got {type(name).__name__}")
+    if os.path.isabs(name) or name.startswith(("/", "\\")) or os.path.splitdrive(name)[0]:
+        raise DataFormatError(
+            f"{where}: image file name {name!r} is an absolute path; annotation file names must be relative "
+            f"to the dataset folder {folder}"
+        )
+    parts = Path(os.path.normpath(name.replace("\\", "/"))).parts
+    if parts and parts[0] == "..":
+        raise DataFormatError(
+            f"{where}: image file name {name!r} points outside the dataset folder {folder}; refused (use a "
+            "path inside that folder, or move the images into it)"
+        )
+    return folder / name
 
 
 def expect_type(value: Any, expected: type | tuple[type, ...], *, where: str) -> Any:
@@ -123,7 +152,9 @@ class RowReader:
             raise self.bad(row, "missing", f"field {name!r} has type {type(value).__name__}")
         return value
 
-    def image(self, path: Path, row: int | str) -> str:
+    def image(self, folder: Path, name: str, row: int | str) -> str:
+        """The path of image ``name`` inside ``folder`` (refused if it escapes it), checked to exist."""
+        path = path_inside(folder, name, where=f"{self.source} row {row}")
         if self.check_images and not path.is_file():
             raise self.bad(row, "not_found", f"image file {path} does not exist")
         return str(path)
@@ -131,6 +162,20 @@ class RowReader:
     def finish(self) -> None:
         if self.report is not None and self.report.total:
             logger.warning("%s: %s", self.source, self.report.summary())
+
+
+def convert_rows(
+    records: Iterable[tuple[int | str, Any]], convert: Callable[[Any, int | str], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``convert(record, row)`` for each ``(row, record)``; a record whose conversion raised :class:`SkipRow`
+    (a bad input under ``on_bad_input: skip``, already counted) is left out."""
+    rows = []
+    for row, record in records:
+        try:
+            rows.append(convert(record, row))
+        except SkipRow:
+            continue
+    return rows
 
 
 def build_dataset(

@@ -24,13 +24,21 @@ Example:
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Any, Literal
 
 import datasets
 
-from vljepa.data.adapters.common import DataFormatError, RowReader, SkipRow, build_dataset, read_jsonl
+from vljepa.data.adapters.common import (
+    DataFormatError,
+    RowReader,
+    SkipRow,
+    build_dataset,
+    read_jsonl,
+    read_text,
+)
 from vljepa.data.images import BadInputReport
 
 METADATA_NAMES = ("metadata.jsonl", "metadata.csv")
@@ -55,11 +63,10 @@ def _metadata_file(root: Path, split: str) -> Path:
 def _read_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
     if path.suffix == ".jsonl":
         return [(f"line {line}", record) for line, record in read_jsonl(path, what="image-folder metadata")]
-    with path.open("r", encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None or "file_name" not in reader.fieldnames:
-            raise DataFormatError(f"{path}: missing column 'file_name' (columns: {reader.fieldnames})")
-        return [(f"line {number}", dict(record)) for number, record in enumerate(reader, start=2)]
+    reader = csv.DictReader(io.StringIO(read_text(path, what="image-folder metadata"), newline=""))
+    if reader.fieldnames is None or "file_name" not in reader.fieldnames:
+        raise DataFormatError(f"{path}: missing column 'file_name' (columns: {reader.fieldnames})")
+    return [(f"line {number}", dict(record)) for number, record in enumerate(reader, start=2)]
 
 
 def _as_list(value: Any, *, where: str, name: str) -> list[str]:
@@ -123,7 +130,7 @@ def load_image_folder(
         try:
             file_name = reader.require(record, "file_name", row, kind=str)
             base = {
-                "image": reader.image(path.parent / file_name, row),
+                "image": reader.image(path.parent, file_name, row),
                 "image_id": str(record.get("image_id") or file_name),
             }
             where = f"{path} {row}"

@@ -1,0 +1,67 @@
+"""Exact resume of the default recipe on the real bundled models (EfficientNet-Lite0, SmolLM2, MiniLM).
+
+The tiny-model resume tests train the Y-encoder; the default recipe freezes it, and a frozen Y-encoder
+memoises target embeddings, whose last bits depend on the batch a text was first encoded in. Before the
+trainer filled that memo up front, a run killed in the question stage and resumed ended with weights up to
+8e-4 away from the uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from test_vljepa_fault_tolerance import KILLABLE, assert_same_tensors, tensors
+
+from vljepa.cli import main
+from vljepa.training.checkpointing import complete_checkpoints
+
+ROOT = Path(__file__).resolve().parents[2]
+RECIPE = ROOT / "recipes" / "vljepa" / "easyvqa-effnet-minilm.yaml"
+
+
+def short_default_recipe(tmp_path: Path, out: str) -> list[str]:
+    """The default recipe shortened: 240 rows per dataset, batch 16 -> 15 caption + 15 question steps,
+    a checkpoint every 3 steps."""
+    return ["train", str(RECIPE), "--max_train_samples", "240", "--per_device_train_batch_size", "16",
+            "--caption_epochs", "1", "--query_epochs", "1", "--eval_task", "none", "--report_to", "none",
+            "--save_steps", "3", "--save_total_limit", "20", "--logging_steps", "5",
+            "--output_dir", str(tmp_path / out), "--feature_cache_dir", str(tmp_path / "cache")]  # fmt: skip
+
+
+@pytest.mark.bundled
+@pytest.mark.slow
+def test_default_recipe_killed_in_the_question_stage_resumes_bit_identically(tmp_path):
+    assert main(short_default_recipe(tmp_path, "uninterrupted")) == 0
+
+    script, paused = tmp_path / "killable.py", tmp_path / "paused"
+    script.write_text(KILLABLE)
+    argv = short_default_recipe(tmp_path, "killed")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    # SIGKILL while step 21 is being written: steps 1-15 are captions, 16-30 questions.
+    process = subprocess.Popen([sys.executable, str(script), ".tmp-step-0000021", str(paused), *argv], cwd=ROOT,
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not paused.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert paused.exists(), process.stderr.read()[-3000:] if process.poll() is not None else "timed out"
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+        process.stderr.close()
+    checkpoints = tmp_path / "killed" / "checkpoints"
+    assert complete_checkpoints(checkpoints)[-1].name == "step-0000018"
+
+    assert main([*argv, "--resume", "true"]) == 0
+    log = (tmp_path / "killed" / "train.log").read_text()
+    assert f"Resumed from {checkpoints / 'step-0000018'}: step 18, stage 1" in log
+    assert_same_tensors(tensors(tmp_path / "uninterrupted" / "model"), tensors(tmp_path / "killed" / "model"))
+    for name in ("step-0000021", "step-0000030"):  # later checkpoints too
+        assert_same_tensors(tensors(tmp_path / "uninterrupted" / "checkpoints" / name), tensors(checkpoints / name))

@@ -248,16 +248,15 @@ def test_trainer_fills_the_deepspeed_config_before_prepare(tmp_path, tiny_model,
 
     from accelerate.utils import DeepSpeedPlugin, DistributedType
 
-    from vljepa.training.trainer import VLJEPATrainer
+    from vljepa.training.sharding import configure_backend
 
-    trainer = VLJEPATrainer(VLJEPAModelArguments(), _training_args(tmp_path, per_device_train_batch_size=6,
-                                                                    gradient_accumulation_steps=3, max_grad_norm=2.0))
+    args = _training_args(tmp_path, per_device_train_batch_size=6, gradient_accumulation_steps=3, max_grad_norm=2.0)
     monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
     monkeypatch.setenv("ACCELERATE_DEEPSPEED_ZERO_STAGE", "2")
     plugin = DeepSpeedPlugin()
-    trainer.accelerator = SimpleNamespace(distributed_type=DistributedType.DEEPSPEED,
-                                          state=SimpleNamespace(deepspeed_plugin=plugin))
-    trainer._configure_backend(tiny_model)
+    accelerator = SimpleNamespace(distributed_type=DistributedType.DEEPSPEED,
+                                  state=SimpleNamespace(deepspeed_plugin=plugin))
+    configure_backend(accelerator, tiny_model, args)  # what VLJEPATrainer.train calls before prepare
     config = plugin.deepspeed_config
     assert (config["train_micro_batch_size_per_gpu"], config["gradient_accumulation_steps"],
             config["gradient_clipping"]) == (6, 3, 2.0)

@@ -13,8 +13,11 @@
   accumulation and clipping are written into the DeepSpeed config instead (accelerate's documented
   alternative), and explicit config values that disagree with the recipe are refused.
 
-Neither backend runs on a CPU with accelerate 1.x (see :mod:`jepa_core.backends`); what the tests check is the
-configuration these functions build. No FSDP or DeepSpeed run of this trainer has been measured.
+What has been run (README, "Distributed backends and precision"): DDP on 2 CPU/gloo processes; FSDP2 through
+Accelerate's real code path on 2 CPU/gloo processes, forced on by ``tests/vljepa/vljepa_fsdp_probe.py`` because
+accelerate 1.x enables FSDP only on GPUs (loss and gathered weights equal one process, resume is bit-exact;
+periodic evaluation is refused under FSDP, the final one reads the saved folder). DeepSpeed is not installed
+where the tests run: only the config built here is tested. Nothing has been measured on a GPU.
 """
 
 from __future__ import annotations
@@ -103,3 +106,18 @@ def check_sharded_run(backend: LaunchBackend, args: Any) -> None:
             "periodic evaluation (eval_steps > 0) is not supported under FSDP: the evaluation reads the predictor "
             "outside its sharded forward. Set eval_steps: 0; the final evaluation runs on the gathered, saved model."
         )
+
+
+def configure_backend(accelerator: Any, model: nn.Module, args: Any) -> None:
+    """Before ``accelerator.prepare``: FSDP wraps the predictor's layers; DeepSpeed sizes its batch from the recipe
+    (the trainer prepares no dataloader)."""
+    from accelerate.utils import DistributedType
+
+    if accelerator.distributed_type == DistributedType.FSDP:
+        wrapped = configure_fsdp(accelerator.state.fsdp_plugin, model)
+        logger.info("FSDP wraps %s", ", ".join(wrapped) or "the whole model as one unit")
+    elif accelerator.distributed_type == DistributedType.DEEPSPEED:
+        configure_deepspeed(
+            accelerator.state.deepspeed_plugin.deepspeed_config, micro_batch_size=args.per_device_train_batch_size,
+            gradient_accumulation_steps=args.gradient_accumulation_steps, max_grad_norm=args.max_grad_norm,
+        )  # fmt: skip

@@ -4,17 +4,9 @@ Accelerate provides devices, mixed precision, gradient accumulation and the dist
 negatives are gathered across processes. ``mixed_precision`` left unset follows the launcher
 (``accelerate launch --mixed_precision`` / the config file); a recipe value wins. Both are logged.
 
-Distributed backends (:mod:`jepa_core.backends` checks the launch before any model is built):
-
-- DDP: tested with 2 CPU processes on gloo (``recipes/accelerate/cpu-2proc.yaml``): same steps and global
-  negatives as one process.
-- FSDP (GPU only): the predictor's layer classes are the wrap units (:mod:`vljepa.training.sharding`); the
-  final weights are gathered with ``accelerator.get_state_dict`` into a ``from_pretrained`` folder and the final
-  evaluation reads that folder; periodic evaluation is refused. Untested: accelerate 1.x does not run FSDP on
-  a CPU, and no GPU run has been measured; the tests check the wrap units and the checks only.
-- DeepSpeed ZeRO-1/2 (GPU only): the recipe's batch, accumulation and clipping fill the DeepSpeed config.
-  Untested (DeepSpeed is not installed in CI); the tests check the config built. ZeRO-3 is refused.
-- Megatron-LM, XLA/TPU, and FSDP/DeepSpeed on the CPU are refused with the supported list. Frozen X-encoder features are computed once into the on-disk
+Backends: DDP, FSDP and DeepSpeed ZeRO-1/2 (set-up and what each has been through:
+:mod:`vljepa.training.sharding`); :mod:`jepa_core.backends` refuses the others before any model is built.
+Frozen X-encoder features are computed once into the on-disk
 :class:`~vljepa.training.feature_cache.FeatureCache` and read back as a table in memory. Checkpoints (model
 tensors, optimizer, scheduler, RNG states and the data position) are atomic (:mod:`vljepa.training.checkpointing`);
 ``resume: true`` continues from the newest complete one.
@@ -64,7 +56,7 @@ from vljepa.training.data import (
     trained_pairs,
 )
 from vljepa.training.feature_cache import FeatureCache
-from vljepa.training.sharding import check_sharded_run, configure_deepspeed, configure_fsdp
+from vljepa.training.sharding import check_sharded_run, configure_backend
 
 logger = logging.getLogger(__name__)
 
@@ -218,7 +210,7 @@ class VLJEPATrainer:
             args.lr_scheduler_type, optimizer, num_warmup_steps=int(args.warmup_ratio * total_steps),
             num_training_steps=total_steps,
         )  # fmt: skip
-        self._configure_backend(model)
+        configure_backend(accelerator, model, args)
         model, optimizer = accelerator.prepare(model, optimizer)
         accelerator.register_for_checkpointing(scheduler)
         unwrapped = accelerator.unwrap_model(model)
@@ -281,18 +273,6 @@ class VLJEPATrainer:
         if args.push_to_hub and accelerator.is_main_process:
             self._push(model_dir)
         return metrics
-
-    def _configure_backend(self, model) -> None:
-        """FSDP: wrap the predictor's layers; DeepSpeed: size its batch from the recipe (no dataloader is prepared)."""
-        state, args = self.accelerator.state, self.args
-        if self.accelerator.distributed_type == DistributedType.FSDP:
-            wrapped = configure_fsdp(state.fsdp_plugin, model)
-            logger.info("FSDP wraps %s", ", ".join(wrapped) or "the whole model as one unit")
-        elif self.accelerator.distributed_type == DistributedType.DEEPSPEED:
-            configure_deepspeed(
-                state.deepspeed_plugin.deepspeed_config, micro_batch_size=args.per_device_train_batch_size,
-                gradient_accumulation_steps=args.gradient_accumulation_steps, max_grad_norm=args.max_grad_norm,
-            )  # fmt: skip
 
     def _push(self, model_dir: Path) -> None:
         """Write the model card into ``model_dir`` and upload the folder to ``hub_model_id``."""

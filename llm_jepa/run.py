@@ -47,6 +47,31 @@ def _check_attention_backend(model: Any, train_args: LLMJepaTrainingArguments) -
         )
 
 
+def check_backend(model_args: LLMJepaModelArguments, train_args: LLMJepaTrainingArguments) -> None:
+    """Refuse a launch backend this trainer cannot use (or QLoRA under FSDP / DeepSpeed); log the precision.
+
+    Precision: the HF Trainer reads ``ACCELERATE_MIXED_PRECISION`` (set by ``accelerate launch
+    --mixed_precision`` or the config file) when the recipe leaves ``bf16`` and ``fp16`` false, and ``bf16: true``
+    / ``fp16: true`` in the recipe win. A recipe cannot force fp32 under a bf16 launch (``bf16: false`` is the
+    same as unset): launch with ``--mixed_precision no`` for that.
+    """
+    from jepa_core.backends import UnsupportedBackendError, check_launch_backend, precision_choice
+    from jepa_core.distributed import accelerator_available
+
+    use_cpu = bool(train_args.use_cpu) or not accelerator_available()
+    backend = check_launch_backend(
+        "llm_jepa", use_cpu=use_cpu, qlora=model_args.peft == "qlora", mixed_trainable=model_args.peft != "none"
+    )
+    if backend.name == "DeepSpeed" and train_args.on_nonfinite_loss == "skip":
+        raise UnsupportedBackendError(
+            "on_nonfinite_loss: skip cannot work under DeepSpeed (its engine keeps the gradients and applies the "
+            "update itself, so dropping them does not skip the step); use on_nonfinite_loss: stop"
+        )
+    recipe = "fp16" if train_args.fp16 else "bf16" if train_args.bf16 else None
+    _, source = precision_choice(recipe)
+    logger.info("Mixed precision %s (from %s); backend %s", train_args.mixed_precision, source, backend.describe())
+
+
 def resume_argument(value: str | bool | None) -> str | bool | None:
     """``--resume_from_checkpoint``: ``true`` = the last complete checkpoint in output_dir, ``false`` = none,
     anything else a checkpoint folder."""
@@ -112,6 +137,7 @@ def _start_run_dir(
             f"output_dir {output_dir} already holds a trained model ({SAVED_CONFIG_NAME}); pass "
             "--overwrite_output_dir true to replace it, or choose another output_dir"
         )
+    check_backend(model_args, train_args)  # before any model is loaded or anything is written
     if train_args.should_save:
         sections = {"model": model_args, "data": data_args, "training": train_args}
         write_run_metadata(output_dir, sections, argv=list(argv) if argv is not None else None)

@@ -129,14 +129,22 @@ class EmbeddingLoss(nn.Module):
         if loss_type not in ("infonce", "cosine", "l2"):
             raise ValueError(f"loss_type must be infonce, cosine or l2; got {loss_type!r}")
         self.loss_type = loss_type
+        # Shape [1], not a scalar: FSDP2 (fully_shard) refuses 0-d parameters.
         self.log_logit_scale = nn.Parameter(
-            torch.tensor(math.log(1.0 / initial_temperature)), requires_grad=learnable_temperature
+            torch.full((1,), math.log(1.0 / initial_temperature)), requires_grad=learnable_temperature
         )
         self.max_logit_scale = max_logit_scale
 
     @property
     def logit_scale(self) -> torch.Tensor:
-        return self.log_logit_scale.exp().clamp(max=self.max_logit_scale)
+        """``1 / temperature`` as a 0-d tensor."""
+        return self.log_logit_scale.exp().clamp(max=self.max_logit_scale).squeeze(0)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        key = prefix + "log_logit_scale"
+        if key in state_dict and state_dict[key].dim() == 0:  # saved before it became shape [1]
+            state_dict[key] = state_dict[key].reshape(1)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(
         self,

@@ -247,11 +247,11 @@ class VLJEPAModel(SharedSpaceModel):
 
     # ------------------------------------------------------------------------------------------------
     # Persistence: the decoder lives in its own subfolder with its own config and tokenizer.
-    def persistent_state_dict(self) -> dict[str, torch.Tensor]:
-        return {k: v for k, v in super().persistent_state_dict().items() if not k.startswith("decoder.")}
+    def persistent_state_dict(self, state=None) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in super().persistent_state_dict(state).items() if not k.startswith("decoder.")}
 
-    def save_pretrained(self, save_directory):
-        directory = super().save_pretrained(save_directory)
+    def save_pretrained(self, save_directory, *, state_dict=None):
+        directory = super().save_pretrained(save_directory, state_dict=state_dict)
         if self.decoder is not None:
             self.decoder.save_pretrained(directory / DECODER_FOLDER)
         return directory

@@ -67,17 +67,21 @@ class PersistenceMixin:
     def frozen_prefixes(self) -> list[str]:  # pragma: no cover - implemented by subclasses
         raise NotImplementedError
 
-    def persistent_state_dict(self) -> dict[str, torch.Tensor]:
-        """The tensors to save: the state dict minus frozen pretrained parts."""
+    def persistent_state_dict(self, state: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """The tensors to save: the state dict (``state``, e.g. one gathered from FSDP shards, or this module's
+        own) minus frozen pretrained parts."""
         prefixes = tuple(self.frozen_prefixes())
-        state = self.state_dict()  # type: ignore[attr-defined]
+        state = self.state_dict() if state is None else state  # type: ignore[attr-defined]
         return {k: v.detach().cpu().contiguous() for k, v in state.items() if not k.startswith(prefixes)}
 
-    def save_pretrained(self, save_directory: str | Path) -> Path:
-        """Write ``config.json`` and ``model.safetensors`` (each replaced atomically) into ``save_directory``."""
+    def save_pretrained(self, save_directory: str | Path, *, state_dict: dict[str, torch.Tensor] | None = None) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` (each replaced atomically) into ``save_directory``.
+
+        ``state_dict``: the full tensors to write instead of this module's own (the trainer passes the state
+        dict it gathered from FSDP shards with ``accelerator.get_state_dict``)."""
         directory = Path(save_directory)
         directory.mkdir(parents=True, exist_ok=True)
-        tensors = self.persistent_state_dict()
+        tensors = self.persistent_state_dict(state_dict)
         with atomic_path(directory / WEIGHTS_NAME) as tmp:
             save_file(tensors, str(tmp), metadata={"format": "pt", "model_type": self.config.model_type})
         atomic_write_text(directory / CONFIG_NAME, self.config.to_json_string(use_diff=False))

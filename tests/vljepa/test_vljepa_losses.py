@@ -142,3 +142,11 @@ def test_temperature_is_learnable_and_clamped():
     assert not EmbeddingLoss(learnable_temperature=False).log_logit_scale.requires_grad
     assert math.isclose(EmbeddingLoss(initial_temperature=0.5)(torch.randn(3, 4), torch.randn(3, 4)).temperature.item(),
                         0.5, rel_tol=1e-5)
+
+
+def test_temperature_is_one_element_and_loads_from_older_scalar_checkpoints():
+    """FSDP2 refuses 0-d parameters, so the temperature is shape [1]; weights saved when it was a scalar load."""
+    loss = EmbeddingLoss(initial_temperature=0.05)
+    assert loss.log_logit_scale.shape == (1,) and loss.logit_scale.dim() == 0
+    loss.load_state_dict({"log_logit_scale": torch.tensor(2.5)})
+    assert loss.log_logit_scale.shape == (1,) and loss.log_logit_scale.item() == 2.5

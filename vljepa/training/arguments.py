@@ -182,7 +182,11 @@ class VLJEPATrainingArguments:
         "skipped_nonfinite_steps).",
         default="stop",
     )
-    mixed_precision: Literal["no", "fp16", "bf16"] = _help("Accelerate mixed precision.", default="no")
+    mixed_precision: Literal["no", "fp16", "bf16"] | None = _help(
+        "Mixed precision. None: the launcher's choice (`accelerate launch --mixed_precision` or the Accelerate "
+        "config file's mixed_precision, else 'no'); a value here overrides the launcher. The choice is logged.",
+        default=None,
+    )
     use_cpu: bool | None = _help(
         "Run on the CPU (None: exactly when no GPU/XPU/MPS is present). Several CPU processes under "
         "`accelerate launch` need this on, which None gives on a CPU-only machine.",

@@ -1,7 +1,12 @@
 """Training loop for VL-JEPA and the dual-encoder baseline, on Accelerate.
 
-Accelerate provides devices, mixed precision, gradient accumulation and DDP/FSDP; InfoNCE negatives
-are gathered across processes. Frozen X-encoder features are computed once into the on-disk
+Accelerate provides devices, mixed precision, gradient accumulation and the distributed backend; InfoNCE
+negatives are gathered across processes. ``mixed_precision`` left unset follows the launcher
+(``accelerate launch --mixed_precision`` / the config file); a recipe value wins. Both are logged.
+
+Backends: DDP, FSDP and DeepSpeed ZeRO-1/2 (set-up and what each has been through:
+:mod:`vljepa.training.sharding`); :mod:`jepa_core.backends` refuses the others before any model is built.
+Frozen X-encoder features are computed once into the on-disk
 :class:`~vljepa.training.feature_cache.FeatureCache` and read back as a table in memory. Checkpoints (model
 tensors, optimizer, scheduler, RNG states and the data position) are atomic (:mod:`vljepa.training.checkpointing`);
 ``resume: true`` continues from the newest complete one.
@@ -29,11 +34,12 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import DistributedType, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
+from jepa_core.backends import check_launch_backend, precision_choice
 from jepa_core.config import config_to_dict
 from jepa_core.distributed import check_world_size, resolve_use_cpu
 from jepa_core.monitoring import EmbeddingMonitor, NonFiniteLossError
@@ -50,6 +56,7 @@ from vljepa.training.data import (
     trained_pairs,
 )
 from vljepa.training.feature_cache import FeatureCache
+from vljepa.training.sharding import check_sharded_run, configure_backend
 
 logger = logging.getLogger(__name__)
 
@@ -106,14 +113,20 @@ class VLJEPATrainer:
         self.args = args
         self.argv = argv
         self.output_dir = Path(args.output_dir)
+        use_cpu = resolve_use_cpu(args.use_cpu)
+        self.backend = check_launch_backend("vljepa", use_cpu=use_cpu)  # before any model is built
+        check_sharded_run(self.backend, args)
+        precision, source = precision_choice(args.mixed_precision)
         self.accelerator = Accelerator(
-            cpu=resolve_use_cpu(args.use_cpu),
-            mixed_precision=args.mixed_precision,
+            cpu=use_cpu,
+            mixed_precision=precision,
             gradient_accumulation_steps=args.gradient_accumulation_steps,
             log_with=None if args.report_to == "none" else args.report_to,
             project_dir=str(self.output_dir),
         )
         check_world_size(self.accelerator.num_processes, hint="pass --use_cpu true")
+        logger.info("Mixed precision %s (from %s); backend %s", self.accelerator.mixed_precision, source,
+                    self.backend.describe())
         self.checkpoints = Checkpoints(
             self.accelerator, self.output_dir / "checkpoints", save_total_limit=args.save_total_limit
         )
@@ -197,6 +210,7 @@ class VLJEPATrainer:
             args.lr_scheduler_type, optimizer, num_warmup_steps=int(args.warmup_ratio * total_steps),
             num_training_steps=total_steps,
         )  # fmt: skip
+        configure_backend(accelerator, model, args)
         model, optimizer = accelerator.prepare(model, optimizer)
         accelerator.register_for_checkpointing(scheduler)
         unwrapped = accelerator.unwrap_model(model)
@@ -225,8 +239,15 @@ class VLJEPATrainer:
 
         accelerator.wait_for_everyone()
         model_dir = self.output_dir / "model"
+        sharded = accelerator.distributed_type == DistributedType.FSDP
+        full_state = accelerator.get_state_dict(model) if sharded else None  # a collective: every process
         if accelerator.is_main_process:
-            unwrapped.save_pretrained(model_dir)
+            unwrapped.save_pretrained(model_dir, state_dict=full_state)
+        accelerator.wait_for_everyone()
+        if sharded and eval_dataset is not None:  # evaluate the gathered weights, unsharded, on every process
+            model = type(unwrapped).from_pretrained(model_dir, device=accelerator.device)
+            if cache is not None:
+                model.x_encoder.feature_cache = cache
         metrics: dict[str, Any] = {}
         eval_started = time.perf_counter()
         if eval_dataset is not None:

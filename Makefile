@@ -27,8 +27,11 @@ test: install
 test-fast: install
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not bundled and not slow and not multiprocess"
 
-bench: install
-	HF_HUB_OFFLINE=1 $(PY) -m bench.run_all
+## bench: list the benchmarks. Each runs for minutes to an hour on its own; BENCHMARKS.md gives the
+## command that produced each recorded figure, and `$(PY) -m bench.NAME --help` its options.
+bench:
+	@echo "Benchmarks (run one: HF_HUB_OFFLINE=1 $(PY) -m bench.NAME; commands and results in BENCHMARKS.md):"
+	@for file in bench/*.py; do echo "  bench.$$(basename $$file .py)"; done
 
 lint: install
 	$(PY) -m ruff check .

@@ -23,7 +23,8 @@ except ImportError as _err:
 OTHER_LABEL = "(other)"
 
 
-def _save(fig: Figure, path: str | Path) -> Path:
+def save_figure(fig: Figure, path: str | Path) -> Path:
+    """Write ``fig`` as a PNG at ``path`` (parent folders created); every report figure goes through here."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
@@ -50,7 +51,7 @@ def plot_recall_curves(
     ax.set_ylim(0, 101)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_similarity_histogram(
@@ -65,29 +66,27 @@ def plot_similarity_histogram(
     positives = np.asarray(positives, dtype=float)
     negatives = np.asarray(negatives, dtype=float)
     positives, negatives = positives[np.isfinite(positives)], negatives[np.isfinite(negatives)]
-    fig = Figure(figsize=(6, 4))
-    ax = fig.add_subplot()
     both = np.concatenate([positives, negatives])
     bins = np.linspace(both.min(), both.max() + 1e-6, 41) if both.size else 10
-    for values, label in ((positives, "positives"), (negatives, "negatives")):
-        if values.size:
-            ax.hist(values, bins=bins, alpha=0.55, density=True, label=f"{label} (n={values.size})")
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("density")
-    ax.legend()
-    return _save(fig, path)
+    return _overlaid_histograms({"positives": positives, "negatives": negatives}, bins, path, title, xlabel)
 
 
 def plot_values_histogram(
     series: Mapping[str, Sequence[float] | np.ndarray], path: str | Path, *, title: str, xlabel: str
 ) -> Path:
     """Overlaid histograms of one or more named value series (e.g. per-example CIDEr)."""
-    fig = Figure(figsize=(6, 4))
-    ax = fig.add_subplot()
     arrays = {name: np.asarray(values, dtype=float) for name, values in series.items()}
     both = np.concatenate([values for values in arrays.values() if values.size] or [np.zeros(1)])
     bins = np.linspace(both.min(), both.max() + 1e-6, 31)
+    return _overlaid_histograms(arrays, bins, path, title, xlabel)
+
+
+def _overlaid_histograms(
+    arrays: Mapping[str, np.ndarray], bins: np.ndarray | int, path: str | Path, title: str, xlabel: str
+) -> Path:
+    """Density-normalised histograms of the non-empty named arrays, drawn over each other."""
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
     for name, values in arrays.items():
         if values.size:
             ax.hist(values, bins=bins, alpha=0.55, density=True, label=f"{name} (n={values.size})")
@@ -95,7 +94,7 @@ def plot_values_histogram(
     ax.set_xlabel(xlabel)
     ax.set_ylabel("density")
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_accuracy_by_group(
@@ -117,7 +116,7 @@ def plot_accuracy_by_group(
     ax.set_xlim(0, 100)
     ax.set_xlabel("accuracy (%)")
     ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def confusion_counts(
@@ -167,7 +166,7 @@ def plot_confusion_matrix(
                         col, row, str(matrix[row, col]), ha="center", va="center", fontsize=7, color=color
                     )
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of row")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_step_curves(
@@ -195,4 +194,4 @@ def plot_step_curves(
     ax.set_title(title)
     if curves:
         ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -17,6 +17,7 @@ import argparse
 import dataclasses
 import difflib
 import enum
+import json
 import re
 import types
 import typing
@@ -29,6 +30,28 @@ import yaml
 
 class ConfigError(ValueError):
     """A recipe or command line that cannot be turned into valid config objects."""
+
+
+def parse_json_mapping(value: Any, name: str) -> dict[str, Any]:
+    """A mapping option given as JSON text (command line) or as a YAML mapping; ``None`` or ``""`` is ``{}``.
+
+    Raises ``ValueError`` (not JSON) or ``TypeError`` (not a mapping) naming the option ``name``.
+    """
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{name} is not valid JSON: {err}") from err
+    if not isinstance(value, dict):
+        raise TypeError(f"{name} must be a JSON object (a mapping), got {type(value).__name__}")
+    return value
+
+
+def json_mapping_text(value: Any, name: str) -> str:
+    """:func:`parse_json_mapping`, normalised to sorted JSON text (a config field that stays a string)."""
+    return json.dumps(parse_json_mapping(value, name), sort_keys=True)
 
 
 def load_recipe(path: str | Path) -> dict[str, Any]:

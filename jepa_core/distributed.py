@@ -6,9 +6,9 @@ told to run on the CPU. Without that, every worker trains alone on the whole dat
 output folder: the worst kind of silent failure. These helpers choose the CPU when no accelerator is present
 and refuse a launch whose process count does not match the one torchrun announced.
 
-Contrastive losses whose negatives span the global batch use :func:`gather_with_local_grad` and
-:func:`scale_gradient`: every process computes the loss of the whole global batch with gradients flowing to
-its own rows only, scaled by the world size so that DDP's gradient average equals the one-process gradient.
+Contrastive losses whose negatives span the global batch (VL-JEPA's and LLM-JEPA's InfoNCE) call
+:func:`gather_global_batch`: every process computes the loss of the whole global batch with gradients flowing
+to its own rows only, scaled by the world size so that DDP's gradient average equals the one-process gradient.
 """
 
 from __future__ import annotations
@@ -82,3 +82,20 @@ def scale_gradient(tensor: torch.Tensor, factor: float) -> torch.Tensor:
     if factor == 1:
         return tensor
     return tensor + (factor - 1) * (tensor - tensor.detach())
+
+
+def gather_global_batch(
+    predictions: torch.Tensor, targets: torch.Tensor, gather_fn: GatherFn, rank: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``[world x B, D]`` predictions and targets of all processes, for a contrastive loss.
+
+    Gradients flow back through this process's own rows only, scaled by the world size: each process
+    back-propagates the global loss through its rows, and DDP then averages the gradients over processes, so
+    the scaling makes that average the one-process gradient of the global batch (parameters used whole on
+    every process, such as a temperature, already get the full gradient everywhere).
+    """
+    local_rows = predictions.shape[0]
+    predictions = gather_with_local_grad(predictions, gather_fn, rank)
+    targets = gather_with_local_grad(targets, gather_fn, rank)
+    world_size = predictions.shape[0] // local_rows
+    return scale_gradient(predictions, world_size), scale_gradient(targets, world_size)

@@ -10,12 +10,13 @@ Loss: ``total = lm_loss_weight * L_LM + jepa_loss_weight * d(Pred(Enc(Text)), En
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from transformers import TrainingArguments
+
+from jepa_core.config import parse_json_mapping
 
 JepaDistance = Literal["cosine", "l2", "mse", "infonce"]
 JepaMode = Literal["separate", "packed"]
@@ -228,13 +229,8 @@ class DataArguments:
     )
 
     def __post_init__(self) -> None:
-        if isinstance(self.dataset_kwargs, str):
-            try:
-                self.dataset_kwargs = json.loads(self.dataset_kwargs)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"dataset_kwargs must be a mapping or a JSON object string: {err}") from err
-        if self.dataset_kwargs is not None and not isinstance(self.dataset_kwargs, dict):
-            raise ValueError(f"dataset_kwargs must be a mapping, got {type(self.dataset_kwargs).__name__}")
+        if self.dataset_kwargs is not None:
+            self.dataset_kwargs = parse_json_mapping(self.dataset_kwargs, "dataset_kwargs")
         if self.max_length < 8:
             raise ValueError(f"max_length must be >= 8 tokens, got {self.max_length}")
         for name in ("max_train_examples", "max_eval_examples"):

@@ -38,7 +38,8 @@ from eval.paired_stats import (
     mean_std,
     paired_tests,
 )
-from llm_jepa.evaluate import evaluate_model, is_score, load_eval_dataset, parse_json_options
+from jepa_core.config import parse_json_mapping
+from llm_jepa.evaluate import evaluate_model, is_score, load_eval_dataset
 from llm_jepa.pairing import SCORING_TITLES, example_statistics, read_predictions, training_curve
 
 logger = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ class CompareArguments:
         self.eval_options()  # bad JSON fails before any training
 
     def eval_options(self) -> dict[str, Any]:
-        return parse_json_options(self.eval_dataset_kwargs, "eval_dataset_kwargs")
+        return parse_json_mapping(self.eval_dataset_kwargs, "eval_dataset_kwargs")
 
     def seed_values(self) -> list[int]:
         if self.seed_list is None:

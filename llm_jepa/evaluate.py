@@ -36,6 +36,7 @@ from eval.llm_tasks import (
     regex_string_match,
     sql_execution_verdict,
 )
+from jepa_core.config import parse_json_mapping
 
 logger = logging.getLogger(__name__)
 
@@ -82,20 +83,7 @@ class LLMJepaEvalArguments:
         self.dataset_options()  # fail early on bad JSON
 
     def dataset_options(self) -> dict[str, Any]:
-        return parse_json_options(self.dataset_kwargs, "dataset_kwargs")
-
-
-def parse_json_options(text: str | None, name: str) -> dict[str, Any]:
-    """A JSON object given on the command line (``{}`` when empty); errors name the option."""
-    if not text:
-        return {}
-    try:
-        options = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{name} is not valid JSON: {err}") from err
-    if not isinstance(options, dict):
-        raise TypeError(f"{name} must be a JSON object, got {type(options).__name__}")
-    return options
+        return parse_json_mapping(self.dataset_kwargs, "dataset_kwargs")
 
 
 def prompt_messages(messages: list[dict[str, str]]) -> list[dict[str, str]]:

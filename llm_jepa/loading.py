@@ -14,6 +14,7 @@ the fine-tuning method. :func:`load_for_inference` reads it back.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -78,15 +79,37 @@ def add_pred_tokens(tokenizer: Any, model: Any, num_pred_tokens: int) -> list[in
 
 
 def grow_embeddings(model: Any, num_rows: int) -> None:
-    """Resize the (input and output) embeddings to ``num_rows`` if larger; new rows = mean of the old rows."""
-    old_rows = model.get_input_embeddings().weight.shape[0]
+    """Resize the (input and output) embeddings to ``num_rows`` if larger; new rows = mean of the old rows.
+
+    Under DeepSpeed ZeRO-3 (weights partitioned while loading) the rows are written inside
+    ``deepspeed.zero.GatheredParameters`` on rank 0 and broadcast (``resize_token_embeddings`` gathers on its
+    own); the row count comes from ``num_embeddings``, which a partitioned weight's shape does not show.
+    """
+    old_rows = model.get_input_embeddings().num_embeddings
     if num_rows <= old_rows:
         return
     model.resize_token_embeddings(num_rows, mean_resizing=False)
-    layers = {id(m): m for m in (model.get_input_embeddings(), model.get_output_embeddings()) if m is not None}
-    with torch.no_grad():
-        for layer in layers.values():
-            layer.weight[old_rows:] = layer.weight[:old_rows].float().mean(dim=0).to(layer.weight.dtype)
+    fill_new_rows(model, old_rows)
+
+
+def _gathered_for_update(params: list[torch.nn.Parameter]) -> Any:
+    """A context in which ``params`` are whole and writes on rank 0 reach every rank (ZeRO-3), else a no-op."""
+    from transformers.integrations.deepspeed import is_deepspeed_zero3_enabled
+
+    if not is_deepspeed_zero3_enabled():
+        return contextlib.nullcontext()
+    import deepspeed
+
+    return deepspeed.zero.GatheredParameters(params, modifier_rank=0)
+
+
+def fill_new_rows(model: Any, old_rows: int) -> None:
+    """Set the embedding rows from ``old_rows`` on (input and, if untied, output) to the mean of the rows above."""
+    modules = (model.get_input_embeddings(), model.get_output_embeddings())
+    weights = list({id(m.weight): m.weight for m in modules if m is not None}.values())  # tied: one weight
+    with _gathered_for_update(weights), torch.no_grad():
+        for weight in weights:
+            weight[old_rows:] = weight[:old_rows].float().mean(dim=0).to(weight.dtype)
 
 
 def _record_revision(model_args: LLMJepaModelArguments, folder: Path) -> str | None:

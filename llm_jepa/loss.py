@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from jepa_core.distributed import GatherFn, gather_with_local_grad, scale_gradient
+from jepa_core.distributed import GatherFn, gather_global_batch
 
 _NO_LABELS = "the batch has no labelled (assistant) tokens; check the chat template and data"
 
@@ -87,11 +87,7 @@ def infonce_distance(
     rows scaled by the world size, so that DDP's gradient average equals the one-process gradient.
     """
     if gather_fn is not None:
-        local_rows = prediction.shape[0]
-        prediction = gather_with_local_grad(prediction, gather_fn, rank)
-        target = gather_with_local_grad(target, gather_fn, rank)
-        world_size = prediction.shape[0] // local_rows
-        prediction, target = scale_gradient(prediction, world_size), scale_gradient(target, world_size)
+        prediction, target = gather_global_batch(prediction, target, gather_fn, rank)
     prediction = F.normalize(prediction.float(), dim=-1)
     target = F.normalize(target.float(), dim=-1)
     logits = prediction @ target.T / temperature

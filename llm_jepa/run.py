@@ -47,6 +47,31 @@ def _check_attention_backend(model: Any, train_args: LLMJepaTrainingArguments) -
         )
 
 
+def check_backend(model_args: LLMJepaModelArguments, train_args: LLMJepaTrainingArguments) -> None:
+    """Refuse a launch backend this trainer cannot use (or QLoRA under FSDP / DeepSpeed); log the precision.
+
+    Precision: the HF Trainer reads ``ACCELERATE_MIXED_PRECISION`` (set by ``accelerate launch
+    --mixed_precision`` or the config file) when the recipe leaves ``bf16`` and ``fp16`` false, and ``bf16: true``
+    / ``fp16: true`` in the recipe win. A recipe cannot force fp32 under a bf16 launch (``bf16: false`` is the
+    same as unset): launch with ``--mixed_precision no`` for that.
+    """
+    from jepa_core.backends import UnsupportedBackendError, check_launch_backend, precision_choice
+    from jepa_core.distributed import accelerator_available
+
+    use_cpu = bool(train_args.use_cpu) or not accelerator_available()
+    backend = check_launch_backend(
+        "llm_jepa", use_cpu=use_cpu, qlora=model_args.peft == "qlora", mixed_trainable=model_args.peft != "none"
+    )
+    if backend.name == "DeepSpeed" and train_args.on_nonfinite_loss == "skip":
+        raise UnsupportedBackendError(
+            "on_nonfinite_loss: skip cannot work under DeepSpeed (its engine keeps the gradients and applies the "
+            "update itself, so dropping them does not skip the step); use on_nonfinite_loss: stop"
+        )
+    recipe = "fp16" if train_args.fp16 else "bf16" if train_args.bf16 else None
+    _, source = precision_choice(recipe)
+    logger.info("Mixed precision %s (from %s); backend %s", train_args.mixed_precision, source, backend.describe())
+
+
 def resume_argument(value: str | bool | None) -> str | bool | None:
     """``--resume_from_checkpoint``: ``true`` = the last complete checkpoint in output_dir, ``false`` = none,
     anything else a checkpoint folder."""
@@ -73,18 +98,38 @@ def train(
     train_dataset: Any = None,
     eval_dataset: Any = None,
 ) -> Path:
-    """Train and save; return ``output_dir``. Datasets of chat ``messages`` may be passed in directly."""
+    """Train and save; return ``output_dir``. Datasets of chat ``messages`` may be passed in directly.
+
+    Steps: claim the output folder (resolved config, version, commit), load the model with its [PRED]
+    tokens, tokenise the views, build the trainer, train and evaluate, save the model and its card.
+    """
     import transformers
     from transformers import set_seed
 
+    transformers.utils.logging.set_verbosity(train_args.get_process_log_level())
+    output_dir = _start_run_dir(model_args, data_args, train_args, argv)
+    set_seed(train_args.seed)
+    model, tokenizer, pred_ids, saved = _load_model(model_args, train_args)
+    source = data_args.dataset if train_dataset is None else "a dataset passed to llm_jepa.run.train"
+    train_views, eval_views = _tokenized_views(data_args, train_args, tokenizer, train_dataset, eval_dataset, source)
+    trainer = _build_trainer(
+        model, tokenizer, pred_ids, saved, model_args, data_args, train_args, train_views, eval_views, source
+    )
+    _train_and_evaluate(trainer, train_args, evaluate=eval_views is not None, output_dir=output_dir)
+    _save_final(trainer, tokenizer, saved, model_args, train_args, output_dir)
+    logger.info("LLM-JEPA training finished; model in %s", output_dir)
+    return output_dir
+
+
+def _start_run_dir(
+    model_args: LLMJepaModelArguments, data_args: DataArguments, train_args: LLMJepaTrainingArguments,
+    argv: Sequence[str] | None,
+) -> Path:
+    """Refuse a folder that already holds a finished model (unless told); write the run metadata."""
     from jepa_core.config import ConfigError
     from jepa_core.rundir import write_run_metadata
-    from llm_jepa.loading import SAVED_CONFIG_NAME, load_model_for_training, save_trained
-    from llm_jepa.packing import LLMJepaCollator
-    from llm_jepa.trainer import LLMJepaTrainer
-    from llm_jepa.views import ViewTokenizer, tokenize_views_dataset
+    from llm_jepa.loading import SAVED_CONFIG_NAME
 
-    transformers.utils.logging.set_verbosity(train_args.get_process_log_level())
     output_dir = Path(train_args.output_dir)
     finished = (output_dir / SAVED_CONFIG_NAME).is_file()
     if finished and not train_args.overwrite_output_dir and train_args.resume_from_checkpoint is None:
@@ -92,10 +137,16 @@ def train(
             f"output_dir {output_dir} already holds a trained model ({SAVED_CONFIG_NAME}); pass "
             "--overwrite_output_dir true to replace it, or choose another output_dir"
         )
+    check_backend(model_args, train_args)  # before any model is loaded or anything is written
     if train_args.should_save:
         sections = {"model": model_args, "data": data_args, "training": train_args}
         write_run_metadata(output_dir, sections, argv=list(argv) if argv is not None else None)
-    set_seed(train_args.seed)
+    return output_dir
+
+
+def _load_model(model_args: LLMJepaModelArguments, train_args: LLMJepaTrainingArguments) -> tuple[Any, ...]:
+    """``(model, tokenizer, pred_token_ids, saved_config)``, the saved config recording the objective."""
+    from llm_jepa.loading import load_model_for_training
 
     device_map = None
     if model_args.peft == "qlora":
@@ -108,8 +159,16 @@ def train(
     )
     saved.objective = train_args.objective_dict()
     _check_attention_backend(model, train_args)
+    return model, tokenizer, pred_ids, saved
 
-    source = data_args.dataset if train_dataset is None else "a dataset passed to llm_jepa.run.train"
+
+def _tokenized_views(
+    data_args: DataArguments, train_args: LLMJepaTrainingArguments, tokenizer: Any, train_dataset: Any,
+    eval_dataset: Any, source: str,
+) -> tuple[Any, Any]:
+    """The train and eval (None without one) datasets tokenised into LLM-JEPA views (main process first)."""
+    from llm_jepa.views import ViewTokenizer, tokenize_views_dataset
+
     if train_dataset is None:
         train_dataset = load_training_data(data_args, data_args.dataset_split, data_args.max_train_examples)
     if eval_dataset is None and data_args.eval_split:
@@ -125,6 +184,17 @@ def train(
         )
     if len(train_views) == 0:
         raise _no_examples(source, data_args)
+    return train_views, eval_views
+
+
+def _build_trainer(
+    model: Any, tokenizer: Any, pred_ids: Any, saved: Any, model_args: LLMJepaModelArguments,
+    data_args: DataArguments, train_args: LLMJepaTrainingArguments, train_views: Any, eval_views: Any, source: str,
+) -> Any:
+    """The :class:`~llm_jepa.trainer.LLMJepaTrainer` with its view collator."""
+    from llm_jepa.packing import LLMJepaCollator
+    from llm_jepa.trainer import LLMJepaTrainer
+
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     collator = LLMJepaCollator(
         pred_token_ids=pred_ids, pad_token_id=pad_id or 0, mode=train_args.jepa_mode,
@@ -143,20 +213,36 @@ def train(
             "save_merged is not supported with FSDP / DeepSpeed sharded weights; train without it and merge "
             "afterwards with llm_jepa.loading.load_for_inference(output_dir, merge=True)"
         )
+    return trainer
+
+
+def _train_and_evaluate(
+    trainer: Any, train_args: LLMJepaTrainingArguments, *, evaluate: bool, output_dir: Path
+) -> None:
+    from jepa_core.config import ConfigError
+
     result = trainer.train(resume_from_checkpoint=resume_argument(train_args.resume_from_checkpoint))
     if trainer.state.global_step == 0:  # e.g. fewer examples than one batch with dataloader_drop_last
         raise ConfigError(
-            f"training ran zero optimizer steps ({len(train_views)} examples, batch "
+            f"training ran zero optimizer steps ({len(trainer.train_dataset)} examples, batch "
             f"{train_args.per_device_train_batch_size} x {train_args.gradient_accumulation_steps} accumulation); "
             f"no model or model card was written to {output_dir}"
         )
     trainer.log_metrics("train", result.metrics)
     trainer.save_metrics("train", result.metrics)
     trainer.save_state()
-    if eval_views is not None:
+    if evaluate:
         eval_metrics = trainer.evaluate()
         trainer.log_metrics("eval", eval_metrics)
         trainer.save_metrics("eval", eval_metrics)
+
+
+def _save_final(
+    trainer: Any, tokenizer: Any, saved: Any, model_args: LLMJepaModelArguments,
+    train_args: LLMJepaTrainingArguments, output_dir: Path,
+) -> None:
+    """The final model (or adapter) with tokenizer and model card; pushed when ``push_to_hub``."""
+    from llm_jepa.loading import save_trained
 
     if saved.weights == "full" and model_args.peft != "none":  # merged LoRA: one process writes it
         if train_args.should_save:
@@ -166,8 +252,6 @@ def train(
     trainer.create_model_card()
     if train_args.push_to_hub:
         trainer.push_to_hub(commit_message="LLM-JEPA fine-tune")
-    logger.info("LLM-JEPA training finished; model in %s", output_dir)
-    return output_dir
 
 
 def run_training(argv: Sequence[str]) -> Path:

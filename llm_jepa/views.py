@@ -207,7 +207,3 @@ def tokenize_views_dataset(dataset: Any, views: ViewTokenizer, *, split_name: st
         )
     return mapped.remove_columns([c for c in mapped.column_names if c not in VIEW_COLUMNS])
 
-
-def count_text_prefix_fallbacks(dataset: Any) -> int:
-    """How many tokenised examples need a separate Text block in packed mode."""
-    return sum(1 for n in dataset["text_prefix_length"] if n == 0)

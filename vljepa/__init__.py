@@ -6,9 +6,19 @@ sentence-transformers target encoder; plus a CLIP/LiT dual-encoder baseline with
     >>> model = VLJEPAModel.from_pretrained("runs/demo/vljepa/model")          # doctest: +SKIP
     >>> model.answer([image], ["what color is the shape?"], ["red", "blue", "green"])
 
+What is where (start with ``modeling.py``, then ``encoders/predictor.py``):
+
+* the model: :mod:`~vljepa.configuration` (``VLJEPAConfig``, saved as ``config.json``), :mod:`~vljepa.modeling`
+  (``VLJEPAModel``), :mod:`~vljepa.baseline` (``DualEncoderModel``), :mod:`~vljepa.shared_space` (what both
+  share), :mod:`~vljepa.losses` (InfoNCE / cosine / L2), :mod:`~vljepa.inference` (batched scoring helpers),
+  :mod:`~vljepa.persistence` (``save_pretrained`` / ``from_pretrained`` / ``load_pretrained``);
+* :mod:`vljepa.encoders` (X-encoder, predictor, Y-encoder), :mod:`vljepa.data` (datasets),
+  :mod:`vljepa.training` (the Accelerate trainer), :mod:`vljepa.decoding` (embedding -> text);
+* :mod:`~vljepa.evaluate` (eval runners on a model) and :mod:`~vljepa.cli` (the ``vljepa`` command).
+
 Attributes are imported lazily, so ``import vljepa`` imports no torch. ``AutoConfig`` / ``AutoModel`` load saved
 folders once :mod:`vljepa.modeling` is imported (``from vljepa import VLJEPAModel``) or after
-``vljepa.register_auto_classes()`` (see :mod:`vljepa.auto`).
+``vljepa.register_auto_classes()``.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ _EXPORTS = {
     "FeatureCache": "vljepa.training.feature_cache",
     "VLJEPALossOutput": "vljepa.losses",
     "load_pretrained": "vljepa.persistence",
-    "register_auto_classes": "vljepa.auto",
+    "register_auto_classes": "vljepa.persistence",
 }
 
 __all__ = [  # the names of _EXPORTS

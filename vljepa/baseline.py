@@ -12,25 +12,17 @@ from collections.abc import Sequence
 from dataclasses import field
 
 import torch
-import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 from transformers import PreTrainedConfig
 
-from vljepa.auto import register_auto_class
 from vljepa.encoders.x_encoder import VisualInput, XEncoder
 from vljepa.encoders.y_encoder import YEncoder
-from vljepa.inference import (
-    TextCandidatesMixin,
-    TextRanking,
-    batch_ranges,
-    evaluating,
-    normalise_candidates,
-    rank,
-)
-from vljepa.losses import EmbeddingLoss, text_ids
+from vljepa.inference import TextRanking, normalise_candidates, rank
+from vljepa.losses import GatherFn, text_ids
 from vljepa.modeling import VLJEPAOutput
-from vljepa.persistence import PersistenceMixin, recorded_revision, resolve
+from vljepa.persistence import register_auto_class
+from vljepa.shared_space import SharedSpaceModel, build_x_encoder, build_y_encoder, embedding_loss
 
 
 class DualEncoderConfig(PreTrainedConfig):
@@ -84,7 +76,7 @@ class DualEncoderConfig(PreTrainedConfig):
         super().__post_init__(**kwargs)
 
 
-class DualEncoderModel(PersistenceMixin, TextCandidatesMixin, nn.Module):
+class DualEncoderModel(SharedSpaceModel):
     """Image tower ``[N] -> [N, E]`` and text tower ``[M] -> [M, E]`` trained with InfoNCE.
 
     ``forward`` takes the same arguments as :meth:`VLJEPAModel.forward`; a non-empty query is folded into the
@@ -106,33 +98,12 @@ class DualEncoderModel(PersistenceMixin, TextCandidatesMixin, nn.Module):
         self.image_projection = nn.Sequential(
             nn.LayerNorm(x_encoder.hidden_size), nn.Linear(x_encoder.hidden_size, config.embedding_dim)
         )
-        self.loss_fn = EmbeddingLoss(
-            loss_type="infonce",
-            initial_temperature=config.initial_temperature,
-            learnable_temperature=config.learnable_temperature,
-            max_logit_scale=config.max_logit_scale,
-        )
+        self.loss_fn = embedding_loss(config, loss_type="infonce")
 
     @classmethod
     def from_config(cls, config: DualEncoderConfig) -> DualEncoderModel:
-        x_path = resolve(config.x_encoder_id, config.x_encoder_revision)
-        x_encoder = XEncoder(
-            model_path=x_path,
-            frozen=True,
-            processor_overrides=config.x_encoder_processor_overrides,
-            token_selection=config.x_encoder_token_selection,
-            pooled_grid_size=config.x_encoder_pooled_grid_size,
-            feature_layer=config.x_encoder_feature_layer,
-        )
-        y_path = resolve(config.y_encoder_id, config.y_encoder_revision)
-        y_encoder = YEncoder(model_path=y_path, embedding_dim=config.embedding_dim, frozen=config.y_encoder_frozen)
-        for name, actual in (("x_encoder_dim", x_encoder.hidden_size), ("y_encoder_dim", y_encoder.base_dim)):
-            recorded = getattr(config, name)
-            if recorded is not None and recorded != actual:
-                raise ValueError(f"the config records {name}={recorded} but the loaded encoder has width {actual}")
-            setattr(config, name, actual)
-        config.x_encoder_revision = recorded_revision(x_path, config.x_encoder_revision)
-        config.y_encoder_revision = recorded_revision(y_path, config.y_encoder_revision)
+        x_encoder = build_x_encoder(config, frozen=True)
+        y_encoder = build_y_encoder(config)
         return cls(config, x_encoder=x_encoder, y_encoder=y_encoder)
 
     def frozen_prefixes(self) -> list[str]:
@@ -140,9 +111,6 @@ class DualEncoderModel(PersistenceMixin, TextCandidatesMixin, nn.Module):
         if self.config.y_encoder_frozen:
             prefixes.append("y_encoder.encoder.")
         return prefixes
-
-    def y_encoder_parameters(self) -> list[nn.Parameter]:
-        return [p for p in self.y_encoder.encoder.parameters() if p.requires_grad]
 
     @property
     def device(self) -> torch.device:
@@ -170,35 +138,23 @@ class DualEncoderModel(PersistenceMixin, TextCandidatesMixin, nn.Module):
         visual_tokens: torch.Tensor | None = None,
         visual_mask: torch.Tensor | None = None,
         targets: Sequence[str] | None = None,
+        gather_fn: GatherFn | None = None,
+        rank: int = 0,
     ) -> VLJEPAOutput:
         """Same contract as :meth:`VLJEPAModel.forward`; ``predicted_embeddings`` are image embeddings."""
-        if sum(x is not None for x in (images, pixel_values, visual_tokens)) != 1:
-            raise ValueError("give exactly one of images, pixel_values or visual_tokens")
-        if images is not None:
-            visual_tokens, visual_mask = self.x_encoder.encode(images)
-        elif pixel_values is not None:
-            visual_tokens = self.x_encoder.tokens_from_pixels(pixel_values)
-        assert visual_tokens is not None
-        visual_tokens = visual_tokens.to(self.device)
-        if visual_mask is None:
-            visual_mask = torch.ones(visual_tokens.shape[:2], dtype=torch.bool, device=self.device)
-        image = self.image_embeddings(visual_tokens, visual_mask.to(self.device))
+        visual_tokens, visual_mask = self.visual_inputs(images, pixel_values, visual_tokens, visual_mask)
+        image = self.image_embeddings(visual_tokens, visual_mask)
         if targets is None:
             return VLJEPAOutput(predicted_embeddings=image)
         texts = self.compose(queries, targets)
         text = self.y_encoder(texts)
-        terms = self.loss_fn(image, text, text_ids(texts, device=self.device))
+        terms = self.loss_fn(image, text, text_ids(texts, device=self.device), gather_fn=gather_fn, rank=rank)
         return VLJEPAOutput(predicted_embeddings=image, target_embeddings=text, loss=terms.loss, loss_terms=terms)
 
     # ------------------------------------------------------------------------------------------------
     def embed_images(self, images: Sequence[VisualInput], *, batch_size: int = 32) -> torch.Tensor:
         """``[N, E]`` normalised image embeddings."""
-        outputs = []
-        with evaluating(self):
-            for part in batch_ranges(len(images), batch_size):
-                out = self(images=list(images[part]), queries=[""] * (part.stop - part.start))
-                outputs.append(F.normalize(out.predicted_embeddings.float(), dim=-1).cpu())
-        return torch.cat(outputs) if outputs else torch.empty(0, self.config.embedding_dim)
+        return self.embed_in_batches(images, [""] * len(images), batch_size=batch_size)
 
     def predict(
         self, images: Sequence[VisualInput], queries: Sequence[str] | None = None, *, batch_size: int = 32
@@ -243,4 +199,4 @@ class DualEncoderModel(PersistenceMixin, TextCandidatesMixin, nn.Module):
         return rank(self.embed_images(images, batch_size=batch_size), self.embed_texts(texts, batch_size=batch_size))
 
 
-register_auto_class(DualEncoderConfig, DualEncoderModel)  # AutoConfig / AutoModel.from_pretrained (see vljepa.auto)
+register_auto_class(DualEncoderConfig, DualEncoderModel)  # AutoConfig / AutoModel (see vljepa.persistence)

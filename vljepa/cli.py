@@ -77,9 +77,9 @@ class VLJEPAEvalArguments:
     )
 
     def __post_init__(self) -> None:
-        from vljepa.training.arguments import json_mapping
+        from jepa_core.config import json_mapping_text
 
-        self.dataset_kwargs = json_mapping(self.dataset_kwargs, "dataset_kwargs")
+        self.dataset_kwargs = json_mapping_text(self.dataset_kwargs, "dataset_kwargs")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.torch_num_threads is not None and self.torch_num_threads < 1:
@@ -133,16 +133,16 @@ def eval_command(argv: Sequence[str]) -> int:
         from vljepa.training.feature_cache import FeatureCache
 
         root = Path(args.feature_cache_dir) if args.feature_cache_dir else jepa_cache_dir() / "features"
-        model.x_encoder.feature_cache = FeatureCache.for_encoder(
+        model.attach_feature_cache(FeatureCache.for_encoder(
             root, model.x_encoder, encoder_id=model.config.x_encoder_id, revision=model.config.x_encoder_revision
-        )
+        ))
     dataset = load_dataset_for_eval(args.dataset, args.split, kwargs=json.loads(args.dataset_kwargs))
     if args.max_samples is not None:
         dataset = dataset.select(range(min(args.max_samples, len(dataset))))
     metrics = evaluate_model(model, task=args.task, dataset=dataset, output_dir=args.output_dir, batch_size=args.batch_size,
                              on_bad_input=args.on_bad_input)
-    if model.x_encoder.feature_cache is not None:
-        model.x_encoder.feature_cache.flush()
+    if model.feature_cache is not None:
+        model.feature_cache.flush()
     _print_metrics(metrics)
     return 0
 

@@ -13,13 +13,13 @@ from transformers import PreTrainedConfig
 
 LossType = Literal["infonce", "cosine", "l2"]
 PredictorType = Literal["pretrained_lm", "fresh"]
-QueryContext = Literal["embeddings", "lm_prefix"]
+QueryContext = Literal["embeddings", "lm_prefix", "lm_residual"]
 VisualProjection = Literal["linear", "mlp"]
 TokenSelection = Literal["patch", "all"]
 
 _LOSS_TYPES = ("infonce", "cosine", "l2")
 _PREDICTOR_TYPES = ("pretrained_lm", "fresh")
-_QUERY_CONTEXTS = ("embeddings", "lm_prefix")
+_QUERY_CONTEXTS = ("embeddings", "lm_prefix", "lm_residual")
 _VISUAL_PROJECTIONS = ("linear", "mlp")
 _TOKEN_SELECTIONS = ("patch", "all")
 
@@ -108,9 +108,15 @@ class VLJEPAConfig(PreTrainedConfig):
     predictor_query_context: QueryContext = field(
         default="embeddings",
         metadata={"help": "How the query enters the predictor: 'embeddings' (the LM's raw token embeddings; v0.1 "
-                  "models) or 'lm_prefix' (the LM's own layers below predictor_first_layer read the query alone, "
-                  "causal and frozen as pretrained, cached per distinct query; needs predictor_type "
-                  "'pretrained_lm')."},
+                  "models); 'lm_prefix' (the states of the LM's first predictor_query_context_layers layers, run "
+                  "over the query alone, causal and frozen as pretrained, cached per distinct query, through a "
+                  "LayerNorm + linear projection); 'lm_residual' (raw token embeddings plus that projection, "
+                  "zero-initialised, so training starts from the 'embeddings' model)."},
+    )
+    predictor_query_context_layers: int | None = field(
+        default=None,
+        metadata={"help": "How many of the LM's layers read the query for 'lm_prefix' / 'lm_residual' (None: "
+                  "predictor_first_layer, i.e. every layer below a pretrained predictor)."},
     )
     train_query_embeddings: bool = field(
         default=False,
@@ -148,11 +154,18 @@ class VLJEPAConfig(PreTrainedConfig):
         self._check_choice("predictor_type", self.predictor_type, _PREDICTOR_TYPES)
         self._check_choice("visual_projection", self.visual_projection, _VISUAL_PROJECTIONS)
         self._check_choice("predictor_query_context", self.predictor_query_context, _QUERY_CONTEXTS)
-        if self.predictor_query_context == "lm_prefix" and self.predictor_type != "pretrained_lm":
-            raise ValueError("predictor_query_context 'lm_prefix' needs predictor_type 'pretrained_lm' (a fresh "
-                             "predictor has no pretrained layers below it)")
-        if self.predictor_query_context == "lm_prefix" and self.train_query_embeddings:
-            raise ValueError("train_query_embeddings must be false with predictor_query_context 'lm_prefix': the "
+        uses_lm = self.predictor_query_context != "embeddings"
+        if uses_lm and self.predictor_type == "fresh" and not (
+            self.predictor_query_context_layers or self.predictor_first_layer
+        ):
+            raise ValueError(f"predictor_query_context {self.predictor_query_context!r} with a fresh predictor reads "
+                             "the query through the first predictor_query_context_layers layers of "
+                             "predictor_model_id: set predictor_query_context_layers >= 1")
+        if self.predictor_query_context_layers is not None and self.predictor_query_context_layers < 1:
+            raise ValueError(f"predictor_query_context_layers must be >= 1 or None, got "
+                             f"{self.predictor_query_context_layers}")
+        if uses_lm and self.train_query_embeddings:
+            raise ValueError("train_query_embeddings must be false with an LM query context: the "
                              "LM layers that read the query are frozen and their states are cached")
         self._check_choice("x_encoder_token_selection", self.x_encoder_token_selection, _TOKEN_SELECTIONS)
         if self.predictor_num_layers < 1:

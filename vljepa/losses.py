@@ -1,9 +1,10 @@
 """Losses between predicted embeddings ŷ and target embeddings y, returning named terms.
 
 * ``infonce``: bidirectional InfoNCE with a learnable temperature (paper default). Negatives are the
-  whole global batch: with a ``gather_fn`` (set by the trainer, e.g. ``accelerator.gather``) the
-  embeddings of all processes are gathered, and gradients flow back through the local shard only (scaled
-  so that DDP's gradient average equals the one-process gradient of the global batch).
+  whole global batch: with a ``gather_fn`` (passed per call by the trainer, e.g. ``accelerator.gather``)
+  the embeddings of all processes are gathered, and gradients flow back through the local shard only
+  (scaled so that DDP's gradient average equals the one-process gradient of the global batch;
+  :func:`jepa_core.distributed.gather_global_batch`).
   Samples whose targets are the same text (same ``target_ids``) are one class: the target side is
   de-duplicated, so two images captioned "a red circle" are not each other's negatives.
 * ``cosine``: mean ``1 - cos(ŷ, y)``.
@@ -28,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from jepa_core.distributed import GatherFn, gather_with_local_grad, scale_gradient
+from jepa_core.distributed import GatherFn, gather_global_batch, gather_with_local_grad, scale_gradient
 
 __all__ = [  # gather_with_local_grad and scale_gradient live in jepa_core.distributed, shared with llm_jepa
     "EmbeddingLoss", "GatherFn", "VLJEPALossOutput", "gather_with_local_grad", "info_nce", "scale_gradient", "text_ids",
@@ -112,8 +113,8 @@ def info_nce(
 class EmbeddingLoss(nn.Module):
     """Loss between ``[N, D]`` predictions and targets, selected by ``loss_type`` (``infonce|cosine|l2``).
 
-    Holds the learnable InfoNCE temperature (as ``log(1/temperature)``). The trainer calls
-    :meth:`set_distributed` so that InfoNCE negatives span the global batch.
+    Holds the learnable InfoNCE temperature (as ``log(1/temperature)``). On several processes the trainer
+    passes ``gather_fn`` and ``rank`` with each call so that InfoNCE negatives span the global batch.
     """
 
     def __init__(
@@ -128,43 +129,47 @@ class EmbeddingLoss(nn.Module):
         if loss_type not in ("infonce", "cosine", "l2"):
             raise ValueError(f"loss_type must be infonce, cosine or l2; got {loss_type!r}")
         self.loss_type = loss_type
+        # Shape [1], not a scalar: FSDP2 (fully_shard) refuses 0-d parameters.
         self.log_logit_scale = nn.Parameter(
-            torch.tensor(math.log(1.0 / initial_temperature)), requires_grad=learnable_temperature
+            torch.full((1,), math.log(1.0 / initial_temperature)), requires_grad=learnable_temperature
         )
         self.max_logit_scale = max_logit_scale
-        self.gather_fn: GatherFn | None = None
-        self.rank = 0
-
-    def set_distributed(self, gather_fn: GatherFn | None, rank: int = 0) -> None:
-        """Gather embeddings across processes with ``gather_fn`` (None: local batch only)."""
-        self.gather_fn = gather_fn
-        self.rank = rank
 
     @property
     def logit_scale(self) -> torch.Tensor:
-        return self.log_logit_scale.exp().clamp(max=self.max_logit_scale)
+        """``1 / temperature`` as a 0-d tensor."""
+        return self.log_logit_scale.exp().clamp(max=self.max_logit_scale).squeeze(0)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        key = prefix + "log_logit_scale"
+        if key in state_dict and state_dict[key].dim() == 0:  # saved before it became shape [1]
+            state_dict[key] = state_dict[key].reshape(1)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(
-        self, predictions: torch.Tensor, targets: torch.Tensor, target_ids: torch.Tensor | None = None
+        self,
+        predictions: torch.Tensor,
+        targets: torch.Tensor,
+        target_ids: torch.Tensor | None = None,
+        *,
+        gather_fn: GatherFn | None = None,
+        rank: int = 0,
     ) -> VLJEPALossOutput:
+        """Named loss terms of ``[N, D]`` predictions and targets.
+
+        ``gather_fn`` (e.g. ``accelerator.gather``) and this process's ``rank``: InfoNCE negatives come from
+        every process's rows (None: this batch only); cosine and L2 ignore them.
+        """
         cosine_distance = (1 - F.cosine_similarity(predictions.float(), targets.float(), dim=-1)).mean()
         l2 = F.mse_loss(predictions.float(), targets.float())
         if self.loss_type == "cosine":
             return VLJEPALossOutput(loss=cosine_distance, cosine_distance=cosine_distance, l2=l2.detach())
         if self.loss_type == "l2":
             return VLJEPALossOutput(loss=l2, cosine_distance=cosine_distance.detach(), l2=l2)
-        if self.gather_fn is not None:
-            local_rows = predictions.shape[0]
-            predictions = gather_with_local_grad(predictions, self.gather_fn, self.rank)
-            targets = gather_with_local_grad(targets, self.gather_fn, self.rank)
+        if gather_fn is not None:
+            predictions, targets = gather_global_batch(predictions, targets, gather_fn, rank)
             if target_ids is not None:
-                target_ids = self.gather_fn(target_ids.contiguous())
-            # Each process back-propagates the global loss through its own rows only, and DDP then averages
-            # the gradients over processes: scaling the local rows' gradient by the world size makes that
-            # average the one-process gradient of the global batch (parameters such as the temperature, used
-            # whole on every process, already get the full gradient everywhere).
-            world_size = predictions.shape[0] // local_rows
-            predictions, targets = scale_gradient(predictions, world_size), scale_gradient(targets, world_size)
+                target_ids = gather_fn(target_ids.contiguous())
         scale = self.logit_scale
         p2t, t2p, candidates = info_nce(predictions, targets, scale, target_ids)
         return VLJEPALossOutput(

@@ -13,26 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from PIL import Image
-from torch import nn
 
-from vljepa.auto import register_auto_class
 from vljepa.configuration import VLJEPAConfig
 from vljepa.encoders.predictor import Predictor, fresh_predictor, predictor_from_pretrained_lm
 from vljepa.encoders.x_encoder import VisualInput, XEncoder
 from vljepa.encoders.y_encoder import YEncoder
-from vljepa.inference import (
-    TextCandidatesMixin,
-    TextRanking,
-    batch_ranges,
-    evaluating,
-    normalise_candidates,
-    rank,
-    score_candidates,
-)
-from vljepa.losses import EmbeddingLoss, VLJEPALossOutput, text_ids
-from vljepa.persistence import PersistenceMixin, recorded_revision, resolve
+from vljepa.inference import TextRanking, evaluating, normalise_candidates, rank, score_candidates
+from vljepa.losses import GatherFn, VLJEPALossOutput, text_ids
+from vljepa.persistence import recorded_revision, register_auto_class, resolve
+from vljepa.shared_space import SharedSpaceModel, build_x_encoder, build_y_encoder, embedding_loss
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +46,7 @@ class VLJEPAOutput:
     loss_terms: VLJEPALossOutput | None = None
 
 
-class VLJEPAModel(PersistenceMixin, TextCandidatesMixin, nn.Module):
+class VLJEPAModel(SharedSpaceModel):
     """X-encoder + predictor + Y-encoder + loss. Build with :meth:`from_config` or :meth:`from_pretrained`.
 
     Shapes: images ``N`` -> visual tokens ``[N, V, x_dim]``; queries -> ids ``[N, Q]``; predictions and
@@ -80,27 +70,13 @@ class VLJEPAModel(PersistenceMixin, TextCandidatesMixin, nn.Module):
         self.predictor = predictor
         self.y_encoder = y_encoder
         self.decoder = None  # an optional YDecoder (attach_decoder), saved in the `decoder/` subfolder
-        self.loss_fn = EmbeddingLoss(
-            loss_type=config.loss_type,
-            initial_temperature=config.initial_temperature,
-            learnable_temperature=config.learnable_temperature,
-            max_logit_scale=config.max_logit_scale,
-        )
+        self.loss_fn = embedding_loss(config, loss_type=config.loss_type)
 
     # ------------------------------------------------------------------------------------------------
     @classmethod
     def from_config(cls, config: VLJEPAConfig) -> VLJEPAModel:
         """Build the model, loading each pretrained part through the resolver; records revisions and widths."""
-        x_path = resolve(config.x_encoder_id, config.x_encoder_revision)
-        x_encoder = XEncoder(
-            model_path=x_path,
-            frozen=config.x_encoder_frozen,
-            processor_overrides=config.x_encoder_processor_overrides,
-            token_selection=config.x_encoder_token_selection,
-            pooled_grid_size=config.x_encoder_pooled_grid_size,
-            feature_layer=config.x_encoder_feature_layer,
-        )
-        _check_recorded_dim(config, "x_encoder_dim", x_encoder.hidden_size)
+        x_encoder = build_x_encoder(config, frozen=config.x_encoder_frozen)
         lm_path = resolve(config.predictor_model_id, config.predictor_revision)
         if config.predictor_type == "pretrained_lm":
             predictor = predictor_from_pretrained_lm(
@@ -113,6 +89,7 @@ class VLJEPAModel(PersistenceMixin, TextCandidatesMixin, nn.Module):
                 max_query_tokens=config.predictor_max_query_tokens,
                 train_query_embeddings=config.train_query_embeddings,
                 query_context=config.predictor_query_context,
+                context_layers=config.predictor_query_context_layers,
             )
         else:
             predictor = fresh_predictor(
@@ -125,13 +102,11 @@ class VLJEPAModel(PersistenceMixin, TextCandidatesMixin, nn.Module):
                 embedding_dim=config.embedding_dim,
                 visual_projection=config.visual_projection,
                 max_query_tokens=config.predictor_max_query_tokens,
+                query_context=config.predictor_query_context,
+                context_layers=config.predictor_query_context_layers or config.predictor_first_layer,
             )
-        y_path = resolve(config.y_encoder_id, config.y_encoder_revision)
-        y_encoder = YEncoder(model_path=y_path, embedding_dim=config.embedding_dim, frozen=config.y_encoder_frozen)
-        _check_recorded_dim(config, "y_encoder_dim", y_encoder.base_dim)
-        config.x_encoder_revision = recorded_revision(x_path, config.x_encoder_revision)
+        y_encoder = build_y_encoder(config)
         config.predictor_revision = recorded_revision(lm_path, config.predictor_revision)
-        config.y_encoder_revision = recorded_revision(y_path, config.y_encoder_revision)
         return cls(config, x_encoder=x_encoder, predictor=predictor, y_encoder=y_encoder)
 
     def frozen_prefixes(self) -> list[str]:
@@ -141,15 +116,13 @@ class VLJEPAModel(PersistenceMixin, TextCandidatesMixin, nn.Module):
             prefixes.append("x_encoder.")
         if self.config.y_encoder_frozen:
             prefixes.append("y_encoder.encoder.")
-        if self.config.predictor_type == "pretrained_lm" and not self.config.train_query_embeddings:
+        if (self.config.predictor_type == "pretrained_lm" and not self.config.train_query_embeddings) or (
+            self.config.predictor_query_context == "lm_prefix"  # then the LM's own embeddings, read by the context
+        ):
             prefixes.append("predictor.token_embeddings.")
         if self.predictor.query_context is not None:
             prefixes.append("predictor.query_context.")
         return prefixes
-
-    def y_encoder_parameters(self) -> list[nn.Parameter]:
-        """Trainable parameters of the sentence encoder (trained at the Y-encoder learning-rate multiplier)."""
-        return [p for p in self.y_encoder.encoder.parameters() if p.requires_grad]
 
     @property
     def device(self) -> torch.device:
@@ -170,32 +143,28 @@ class VLJEPAModel(PersistenceMixin, TextCandidatesMixin, nn.Module):
         visual_tokens: torch.Tensor | None = None,
         visual_mask: torch.Tensor | None = None,
         targets: Sequence[str] | None = None,
+        gather_fn: GatherFn | None = None,
+        rank: int = 0,
     ) -> VLJEPAOutput:
         """Predict target embeddings; with ``targets``, also compute the loss.
 
         Give one of ``images`` (PIL images or frame sequences), ``pixel_values [B, 3, H, W]`` (preprocessed by
         ``x_encoder.preprocess``) or precomputed ``visual_tokens [B, V, x_dim]`` (e.g. from the feature cache).
         ``queries`` are empty strings for query-free captioning. Equal target texts count as one target in
-        the contrastive loss (they are not each other's negatives).
+        the contrastive loss (they are not each other's negatives). ``gather_fn`` and ``rank`` (from the
+        trainer, on several processes) make InfoNCE's negatives the global batch (:class:`~vljepa.losses.EmbeddingLoss`).
         """
-        if sum(x is not None for x in (images, pixel_values, visual_tokens)) != 1:
-            raise ValueError("give exactly one of images, pixel_values or visual_tokens")
-        if images is not None:
-            visual_tokens, visual_mask = self.x_encoder.encode(images)
-        elif pixel_values is not None:
-            visual_tokens = self.x_encoder.tokens_from_pixels(pixel_values)
-        assert visual_tokens is not None
-        visual_tokens = visual_tokens.to(self.device)
-        if visual_mask is None:
-            visual_mask = torch.ones(visual_tokens.shape[:2], dtype=torch.bool, device=self.device)
+        visual_tokens, visual_mask = self.visual_inputs(images, pixel_values, visual_tokens, visual_mask)
         query_ids, query_mask = self.predictor.tokenize(queries, device=self.device)
-        predicted = self.predictor(visual_tokens, visual_mask.to(self.device), query_ids, query_mask).embedding
+        predicted = self.predictor(visual_tokens, visual_mask, query_ids, query_mask).embedding
         if targets is None:
             return VLJEPAOutput(predicted_embeddings=predicted)
         if len(targets) != predicted.shape[0]:
             raise ValueError(f"{len(targets)} targets for {predicted.shape[0]} predictions")
         target_embeddings = self.y_encoder(targets)
-        terms = self.loss_fn(predicted, target_embeddings, text_ids(targets, device=self.device))
+        terms = self.loss_fn(
+            predicted, target_embeddings, text_ids(targets, device=self.device), gather_fn=gather_fn, rank=rank
+        )
         return VLJEPAOutput(
             predicted_embeddings=predicted, target_embeddings=target_embeddings, loss=terms.loss, loss_terms=terms
         )
@@ -209,12 +178,7 @@ class VLJEPAModel(PersistenceMixin, TextCandidatesMixin, nn.Module):
         queries = [""] * len(images) if queries is None else list(queries)
         if len(queries) != len(images):
             raise ValueError(f"{len(images)} images but {len(queries)} queries")
-        outputs = []
-        with evaluating(self):
-            for part in batch_ranges(len(images), batch_size):
-                out = self(images=list(images[part]), queries=queries[part])
-                outputs.append(F.normalize(out.predicted_embeddings.float(), dim=-1).cpu())
-        return torch.cat(outputs) if outputs else torch.empty(0, self.config.embedding_dim)
+        return self.embed_in_batches(images, queries, batch_size=batch_size)
 
     def embed_images(self, images: Sequence[Image.Image], *, batch_size: int = 32) -> torch.Tensor:
         """``[N, E]`` predicted caption embeddings (empty query): VL-JEPA's image embedding."""
@@ -284,11 +248,11 @@ class VLJEPAModel(PersistenceMixin, TextCandidatesMixin, nn.Module):
 
     # ------------------------------------------------------------------------------------------------
     # Persistence: the decoder lives in its own subfolder with its own config and tokenizer.
-    def persistent_state_dict(self) -> dict[str, torch.Tensor]:
-        return {k: v for k, v in super().persistent_state_dict().items() if not k.startswith("decoder.")}
+    def persistent_state_dict(self, state=None) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in super().persistent_state_dict(state).items() if not k.startswith("decoder.")}
 
-    def save_pretrained(self, save_directory):
-        directory = super().save_pretrained(save_directory)
+    def save_pretrained(self, save_directory, *, state_dict=None):
+        directory = super().save_pretrained(save_directory, state_dict=state_dict)
         if self.decoder is not None:
             self.decoder.save_pretrained(directory / DECODER_FOLDER)
         return directory
@@ -302,14 +266,4 @@ class VLJEPAModel(PersistenceMixin, TextCandidatesMixin, nn.Module):
             self.decoder.eval()
 
 
-def _check_recorded_dim(config: VLJEPAConfig, name: str, actual: int) -> None:
-    recorded = getattr(config, name)
-    if recorded is not None and recorded != actual:
-        raise ValueError(
-            f"the config records {name}={recorded} but the loaded encoder has width {actual}: the encoder id or "
-            "revision does not match the one this model was trained with"
-        )
-    setattr(config, name, actual)
-
-
-register_auto_class(VLJEPAConfig, VLJEPAModel)  # AutoConfig / AutoModel.from_pretrained (see vljepa.auto)
+register_auto_class(VLJEPAConfig, VLJEPAModel)  # AutoConfig / AutoModel (see vljepa.persistence)

@@ -136,17 +136,21 @@ class PersistenceMixin:
     def frozen_prefixes(self) -> list[str]:  # pragma: no cover - implemented by subclasses
         raise NotImplementedError
 
-    def persistent_state_dict(self) -> dict[str, torch.Tensor]:
-        """The tensors to save: the state dict minus frozen pretrained parts."""
+    def persistent_state_dict(self, state: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """The tensors to save: the state dict (``state``, e.g. one gathered from FSDP shards, or this module's
+        own) minus frozen pretrained parts."""
         prefixes = tuple(self.frozen_prefixes())
-        state = self.state_dict()  # type: ignore[attr-defined]
+        state = self.state_dict() if state is None else state  # type: ignore[attr-defined]
         return {k: v.detach().cpu().contiguous() for k, v in state.items() if not k.startswith(prefixes)}
 
-    def save_pretrained(self, save_directory: str | Path) -> Path:
-        """Write ``config.json`` and ``model.safetensors`` (each replaced atomically) into ``save_directory``."""
+    def save_pretrained(self, save_directory: str | Path, *, state_dict: dict[str, torch.Tensor] | None = None) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` (each replaced atomically) into ``save_directory``.
+
+        ``state_dict``: the full tensors to write instead of this module's own (the trainer passes the state
+        dict it gathered from FSDP shards with ``accelerator.get_state_dict``)."""
         directory = Path(save_directory)
         directory.mkdir(parents=True, exist_ok=True)
-        tensors = self.persistent_state_dict()
+        tensors = self.persistent_state_dict(state_dict)
         with atomic_path(directory / WEIGHTS_NAME) as tmp:
             save_file(tensors, str(tmp), metadata={"format": "pt", "model_type": self.config.model_type})
         atomic_write_text(directory / CONFIG_NAME, self.config.to_json_string(use_diff=False))
@@ -257,13 +261,23 @@ class PersistenceMixin:
 
 
 
-def model_classes() -> dict[str, type]:
-    """``model_type`` -> model class (a registry, not name sniffing)."""
-    from vljepa.baseline import DualEncoderConfig, DualEncoderModel
-    from vljepa.configuration import VLJEPAConfig
-    from vljepa.modeling import VLJEPAModel
+# model_type -> "module:Class": a registry, not name sniffing. Strings, so that this low-level module does not
+# import the models built on it (they import it); the class is imported when a folder of that type is loaded.
+MODEL_CLASSES: dict[str, str] = {
+    "vljepa": "vljepa.modeling:VLJEPAModel",
+    "vljepa-dual-encoder": "vljepa.baseline:DualEncoderModel",
+}
 
-    return {VLJEPAConfig.model_type: VLJEPAModel, DualEncoderConfig.model_type: DualEncoderModel}
+
+def model_classes() -> dict[str, type]:
+    """``model_type`` -> model class, imported now."""
+    import importlib
+
+    classes = {}
+    for model_type, target in MODEL_CLASSES.items():
+        module_name, class_name = target.split(":")
+        classes[model_type] = getattr(importlib.import_module(module_name), class_name)
+    return classes
 
 
 def load_pretrained(model_id_or_path: str | Path, *, revision: str | None = None, **kwargs: Any):
@@ -279,7 +293,37 @@ def load_pretrained(model_id_or_path: str | Path, *, revision: str | None = None
     if not config_file.is_file():
         raise FileNotFoundError(f"{folder} has no {CONFIG_NAME}: not a saved vljepa model")
     model_type = json.loads(config_file.read_text()).get("model_type")
-    classes = model_classes()
-    if model_type not in classes:
-        raise ValueError(f"{config_file}: model_type {model_type!r} is not one of {sorted(classes)}")
-    return classes[model_type].from_pretrained(folder, **kwargs)
+    if model_type not in MODEL_CLASSES:
+        raise ValueError(f"{config_file}: model_type {model_type!r} is not one of {sorted(MODEL_CLASSES)}")
+    return model_classes()[model_type].from_pretrained(folder, **kwargs)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# transformers' Auto classes. The models are torch.nn.Module subclasses with their own from_pretrained (frozen
+# encoders stay out of the saved weights and are rebuilt from the hub ids in the config), not PreTrainedModel:
+# AutoModel only needs the registered class to answer from_pretrained(path, config=..., **hub_kwargs), which
+# PersistenceMixin.from_pretrained does. What PreTrainedModel adds (device_map splitting, quantisation,
+# trust_remote_code) does not apply. `import vljepa` alone registers nothing: it imports neither torch nor
+# transformers, so that the command line answers --help at once.
+
+
+def register_auto_class(config_class: type, model_class: type) -> None:
+    """Register ``config_class`` (by its ``model_type``) with AutoConfig and ``model_class`` with AutoModel."""
+    from transformers import AutoConfig, AutoModel
+
+    AutoConfig.register(config_class.model_type, config_class, exist_ok=True)
+    AutoModel.register(config_class, model_class, exist_ok=True)
+
+
+def register_auto_classes() -> None:
+    """Make ``AutoConfig`` / ``AutoModel.from_pretrained`` load saved VL-JEPA and dual-encoder folders.
+
+    Importing :mod:`vljepa.modeling` or :mod:`vljepa.baseline` (``from vljepa import VLJEPAModel``) registers its
+    class too; this imports both.
+
+        >>> import vljepa
+        >>> vljepa.register_auto_classes()
+        >>> from transformers import AutoModel
+        >>> model = AutoModel.from_pretrained("runs/demo/vljepa/model", dtype="auto")   # doctest: +SKIP
+    """
+    model_classes()  # each model module registers its class when imported

@@ -3,6 +3,7 @@
 
 Every runner has the form ``run_<task>(model, dataset, *, output_dir, batch_size=32, accelerator=None,
 ...) -> dict`` and, given an ``accelerate.Accelerator``, shards the examples across processes.
+Start with :mod:`~eval.runners.retrieval`; :mod:`~eval.runners.common` holds what the runners share.
 """
 
 from eval.runners.captioning import run_captioning

@@ -1,6 +1,10 @@
 """LLM-JEPA data: every source becomes one chat schema (``messages``, ``id``, ``task``, ``reference``,
 ``db_path``) through a registry of adapters.
 
+Start with :mod:`~llm_jepa.data.schema` (the schema and the bad-row policy) and :mod:`~llm_jepa.data.registry`
+(``load_messages_dataset``); then one adapter per source: :mod:`~.gsm8k`, :mod:`~.gsm_symbolic` (generated),
+:mod:`~.jsonl`, :mod:`~.nlrx`, :mod:`~.regex_synth` (generated), :mod:`~.spider`.
+
 >>> from llm_jepa.data import available_sources, load_messages_dataset
 >>> sorted(available_sources())   # doctest: +NORMALIZE_WHITESPACE
 ['gsm-symbolic', 'gsm8k:PATH', 'jsonl:PATH', 'nl-rx:PATH', 'regex-synth', 'spider:PATH']

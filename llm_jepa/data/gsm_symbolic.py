@@ -60,6 +60,61 @@ def cache_path(cache_dir: str | Path | None, version: str, **key: Any) -> Path:
     return jepa_cache_dir(cache_dir) / "gsm-symbolic" / version / f"{name}.jsonl"
 
 
+def _templates_in_split(
+    package: Any, replacements: dict[str, Any], *, language: str, split: str, test_fraction: float,
+    max_combinations: int | None, max_templates: int | None,
+) -> list[Any]:
+    """The templates of ``split`` small enough to enumerate; those left out are named in the log."""
+    templates = package.load_data(language)[:max_templates]
+    in_split = [t for t in templates if assign_split(f"{language}/{t.id_shuffled}", test_fraction) == split]
+    usable, too_large = [], []
+    for template in in_split:
+        fits = max_combinations is None or _combination_count(template, replacements) <= max_combinations
+        (usable if fits else too_large).append(template)
+    if too_large:
+        logger.warning(
+            "gsm-symbolic: left out %d template(s) with > %s candidate assignments: %s",
+            len(too_large),
+            max_combinations,
+            [t.id_shuffled for t in too_large],
+        )
+    if not usable:
+        raise ValueError(
+            f"gsm-symbolic: no {language} template in split {split!r} fits max_combinations="
+            f"{max_combinations} (of {len(templates)} templates); raise it or max_templates"
+        )
+    return usable
+
+
+def _problem_pools(
+    package: Any, templates: list[Any], replacements: dict[str, Any], per_template: int, *, seed: int,
+    language: str, split: str,
+) -> list[list[dict[str, Any]]]:
+    """Up to ``per_template`` distinct problems of each template, each template with its own seeded RNG."""
+    from tqdm.auto import tqdm
+
+    pools: list[list[dict[str, Any]]] = []
+    package_logger = logging.getLogger(package.__name__)
+    level = package_logger.level
+    package_logger.setLevel(max(level, logging.WARNING))  # it logs every generated problem at INFO
+    try:
+        for template in tqdm(templates, desc=f"gsm-symbolic {split} templates", unit="template"):
+            rng = random.Random(f"gsm-symbolic/{seed}/{language}/{template.id_shuffled}")
+            questions = template.generate_questions(
+                per_template, replacements=replacements, rng=rng, verbose=False
+            )
+            unique = {q.question: q for q in questions}.values()
+            pools.append(
+                [
+                    {"question": q.question, "answer": q.answer, "template": template.id_shuffled}
+                    for q in unique
+                ]
+            )
+    finally:
+        package_logger.setLevel(level)
+    return pools
+
+
 def gsm_symbolic_records(
     n: int,
     seed: int,
@@ -72,9 +127,12 @@ def gsm_symbolic_records(
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
 ) -> list[dict[str, Any]]:
-    """``n`` problems ``{"question", "answer", "template"}`` of ``split``, from the cache when present."""
+    """``n`` problems ``{"question", "answer", "template"}`` of ``split``, from the cache when present.
+
+    Steps: the templates of the split that fit ``max_combinations``; a pool of problems per template; the
+    pools interleaved round-robin (problem 0 of every template, then problem 1, ...) and cut to ``n``.
+    """
     import multilingual_gsm_symbolic as package
-    from tqdm.auto import tqdm
 
     if split not in ("train", "test"):
         raise ValueError(f"gsm-symbolic splits are 'train' and 'test', got {split!r}")
@@ -95,44 +153,12 @@ def gsm_symbolic_records(
         logger.info("gsm-symbolic: cached problems from %s", path)
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     replacements = package.load_replacements(language)
-    templates = package.load_data(language)[:max_templates]
-    in_split = [t for t in templates if assign_split(f"{language}/{t.id_shuffled}", test_fraction) == split]
-    usable, too_large = [], []
-    for template in in_split:
-        fits = max_combinations is None or _combination_count(template, replacements) <= max_combinations
-        (usable if fits else too_large).append(template)
-    if too_large:
-        logger.warning(
-            "gsm-symbolic: left out %d template(s) with > %s candidate assignments: %s",
-            len(too_large),
-            max_combinations,
-            [t.id_shuffled for t in too_large],
-        )
-    if not usable:
-        raise ValueError(
-            f"gsm-symbolic: no {language} template in split {split!r} fits max_combinations="
-            f"{max_combinations} (of {len(templates)} templates); raise it or max_templates"
-        )
+    usable = _templates_in_split(
+        package, replacements, language=language, split=split, test_fraction=test_fraction,
+        max_combinations=max_combinations, max_templates=max_templates,
+    )
     per_template = 2 * math.ceil(n / len(usable))  # spare problems in case a template repeats itself
-    pools: list[list[dict[str, Any]]] = []
-    package_logger = logging.getLogger(package.__name__)
-    level = package_logger.level
-    package_logger.setLevel(max(level, logging.WARNING))  # it logs every generated problem at INFO
-    try:
-        for template in tqdm(usable, desc=f"gsm-symbolic {split} templates", unit="template"):
-            rng = random.Random(f"gsm-symbolic/{seed}/{language}/{template.id_shuffled}")
-            questions = template.generate_questions(
-                per_template, replacements=replacements, rng=rng, verbose=False
-            )
-            unique = {q.question: q for q in questions}.values()
-            pools.append(
-                [
-                    {"question": q.question, "answer": q.answer, "template": template.id_shuffled}
-                    for q in unique
-                ]
-            )
-    finally:
-        package_logger.setLevel(level)
+    pools = _problem_pools(package, usable, replacements, per_template, seed=seed, language=language, split=split)
     records = [pool[i] for i in range(per_template) for pool in pools if i < len(pool)][:n]
     if len(records) < n:
         raise ValueError(

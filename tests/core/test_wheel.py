@@ -9,6 +9,7 @@ otherwise it is skipped and says why. A wheelhouse (JEPA_WHEELHOUSE=DIR of wheel
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import urllib.request
@@ -25,8 +26,12 @@ pytestmark = pytest.mark.slow
 
 
 def _build_wheel(out: Path) -> Path:
+    # Built from a copy: an in-tree build/ folder keeps files deleted since the last build, which would be packed.
+    source = out / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "runs", "*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache"))
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "-q", "-w", str(out), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "-q", "-w", str(out), str(source)],
         capture_output=True, text=True, timeout=600, check=False,
     )
     assert result.returncode == 0, result.stderr

@@ -2,9 +2,12 @@
 the processes of ``accelerate launch`` (or whole, in a plain process); the main process saves the loss (mean
 over processes) and the gradients of the trainable parameters (averaged over processes by DDP).
 
-    python tests/llm_jepa/llm_jepa_grad_probe.py MODEL_DIR OUT.pt GLOBAL_BATCH [DISTANCE]
+    python tests/llm_jepa/llm_jepa_grad_probe.py MODEL_DIR OUT.pt GLOBAL_BATCH [DISTANCE] [fsdp]
 
-With DISTANCE infonce the negatives are gathered across processes, as LLMJepaTrainer does.
+With DISTANCE infonce the negatives are gathered across processes, as LLMJepaTrainer does. With ``fsdp`` the
+model is prepared through Accelerate's FSDP2 code path (wrap units from the LM's ``_no_split_modules``), which
+accelerate 1.x enables only on GPUs: the probe switches Accelerate's state to FSDP after creating it (CPU,
+gloo), and the saved gradients are the full tensors gathered from the shards.
 """
 
 import sys
@@ -23,9 +26,22 @@ from llm_jepa.views import ViewTokenizer, tokenize_views_dataset
 WORDS = ["dog", "cat", "red", "blue", "circle", "square", "left", "green"]
 
 
-def main(model_dir: str, out: str, global_batch: int, distance: str = "cosine") -> None:
+def main(model_dir: str, out: str, global_batch: int, distance: str = "cosine", mode: str = "ddp") -> None:
     accelerator = Accelerator(cpu=resolve_use_cpu(None))
     check_world_size(accelerator.num_processes)
+    if mode == "fsdp":
+        import os
+
+        from accelerate.state import AcceleratorState, PartialState
+        from accelerate.utils import DistributedType, FullyShardedDataParallelPlugin
+
+        os.environ["ACCELERATE_USE_FSDP"] = "true"
+        state = AcceleratorState()
+        state.fsdp_plugin = FullyShardedDataParallelPlugin(
+            fsdp_version=2, auto_wrap_policy="transformer_based_wrap", state_dict_type="FULL_STATE_DICT",
+            cpu_ram_efficient_loading=False,
+        )
+        state.distributed_type = PartialState().distributed_type = DistributedType.FSDP
     torch.manual_seed(0)
     model, tokenizer, pred_ids, _ = load_model_for_training(
         LLMJepaModelArguments(model_name_or_path=model_dir, peft="none"), num_pred_tokens=2
@@ -51,11 +67,18 @@ def main(model_dir: str, out: str, global_batch: int, distance: str = "cosine") 
                            rank=accelerator.process_index)
     accelerator.backward(output.loss)
     loss = accelerator.reduce(output.loss.detach(), reduction="mean")
+    named = accelerator.unwrap_model(model).named_parameters()
+    grads = {name: _full(p.grad).detach().clone() for name, p in named if p.requires_grad}  # collective (FSDP)
     if accelerator.is_main_process:
-        named = accelerator.unwrap_model(model).named_parameters()
-        grads = {name: p.grad.detach().clone() for name, p in named if p.requires_grad}
-        torch.save({"loss": loss, "grads": grads, "num_processes": accelerator.num_processes}, out)
+        sharded = any(hasattr(p, "full_tensor") for p in accelerator.unwrap_model(model).parameters())
+        torch.save({"loss": loss, "grads": grads, "num_processes": accelerator.num_processes, "sharded": sharded},
+                   out)
     accelerator.wait_for_everyone()
+
+
+def _full(tensor: torch.Tensor) -> torch.Tensor:
+    """A DTensor's (FSDP2 shard's) full value; a plain tensor as it is."""
+    return tensor.full_tensor() if hasattr(tensor, "full_tensor") else tensor
 
 
 if __name__ == "__main__":

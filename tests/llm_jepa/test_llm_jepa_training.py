@@ -245,10 +245,11 @@ def test_accelerate_launch_two_cpu_processes(tiny_llama3, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.multiprocess
-@pytest.mark.parametrize("distance", ["cosine", "infonce"])
-def test_two_processes_match_one_process_on_the_global_batch(tiny_llama3, tmp_path, distance):
+@pytest.mark.parametrize(("distance", "mode"), [("cosine", "ddp"), ("infonce", "ddp"), ("infonce", "fsdp")])
+def test_two_processes_match_one_process_on_the_global_batch(tiny_llama3, tmp_path, distance, mode):
     """2 processes x B rows give the same loss (mean over ranks) and gradients as 1 process on the 2B rows;
-    with infonce that needs the negatives gathered from both processes."""
+    with infonce that needs the negatives gathered from both processes. ``fsdp``: the 2 processes run
+    Accelerate's FSDP2 code path (forced on by the probe; accelerate enables FSDP only on GPUs)."""
     import subprocess
     import sys
 
@@ -258,11 +259,13 @@ def test_two_processes_match_one_process_on_the_global_batch(tiny_llama3, tmp_pa
     results = {}
     for processes, command in runs.items():
         out = tmp_path / f"grads-{processes}.pt"
-        done = subprocess.run([*command, str(tiny_llama3), str(out), "4", distance], check=False, cwd=root,
-                              env=_subprocess_env(), capture_output=True, text=True, timeout=300)
+        extra = [mode] if processes == 2 else []
+        done = subprocess.run([*command, str(tiny_llama3), str(out), "4", distance, *extra], check=False,
+                              cwd=root, env=_subprocess_env(), capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
         results[processes] = torch.load(out)
         assert results[processes]["num_processes"] == processes
+    assert results[2]["sharded"] == (mode == "fsdp") and not results[1]["sharded"]
     one, two = results[1], results[2]
     torch.testing.assert_close(two["loss"], one["loss"], rtol=0, atol=1e-5)
     assert one["grads"].keys() == two["grads"].keys()

@@ -1,4 +1,5 @@
-"""The Y-decoder: shapes, training, save/load, greedy vs beam, the captioning wrapper, the training CLI."""
+"""The Y-decoder: shapes, training, save/load, greedy vs beam, the training CLI (the model
+that decodes with an attached decoder: test_vljepa_decoder_attach.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from PIL import Image
 from safetensors.torch import load_file
 from test_vljepa_kit import tiny_model, vl_tiny_st  # noqa: F401  (fixtures)
 
-from vljepa.decoding.decoder import DecodingModel, YDecoder, YDecoderConfig
+from vljepa.decoding.decoder import YDecoder, YDecoderConfig
 from vljepa.decoding.training import (
     DecoderTrainingArguments,
     YDecoderArguments,
@@ -160,36 +161,6 @@ def test_noise_keeps_cosine_as_documented():
     clean = torch.nn.functional.normalize(torch.randn(256, 384), dim=-1)
     cosine = torch.nn.functional.cosine_similarity(noisy(clean, 0.04, torch.Generator().manual_seed(0)), clean)
     assert 0.72 < cosine.mean().item() < 0.86  # 1 / sqrt(1 + 0.04^2 * 384) ~ 0.79
-
-
-class FakeVLJEPA:
-    """Embeds images and (image, question) pairs as fixed vectors; enough for the decoding wrapper."""
-
-    def __init__(self, table: torch.Tensor):
-        self.table = table
-
-    def embed_images(self, images, *, batch_size=32):
-        return self.table[torch.tensor(images)]
-
-    def predict(self, images, queries=None, *, batch_size=32):
-        return self.table[torch.tensor(images)]
-
-    def embed_texts(self, texts, *, batch_size=32):
-        return torch.zeros(len(texts), DIM)
-
-
-def test_decoding_model_generates_captions_and_answers(tiny_llama3, tmp_path):
-    from eval.protocol import supports_captioning
-
-    torch.manual_seed(0)
-    decoder = YDecoder.build(tiny_decoder_config("scratch", tiny_llama3), captions=CAPTIONS)
-    embeddings = caption_embeddings()
-    train_decoder(decoder, embeddings, CAPTIONS, quick_args(tmp_path, max_steps=80), progress=False)
-    wrapped = DecodingModel(FakeVLJEPA(embeddings), decoder)
-    assert supports_captioning(wrapped)
-    assert wrapped.generate_captions([2, 0]) == [CAPTIONS[2], CAPTIONS[0]]
-    assert wrapped.generate_answers([1], ["what happens?"]) == [CAPTIONS[1]]
-    assert wrapped.embed_texts(["x"]).shape == (1, DIM)  # everything else is the wrapped model's
 
 
 def test_recipe_fields_map_onto_the_config(tmp_path):

@@ -41,11 +41,13 @@ def fitted_decoder(model, tmp_path, *, embedding_dim: int = 16) -> YDecoder:
 
 
 def test_model_decodes_and_keeps_its_decoder_through_save_and_load(tmp_path, tiny_model):
+    from eval.protocol import supports_captioning
     from vljepa.modeling import VLJEPAModel
 
     with pytest.raises(RuntimeError, match="no Y-decoder"):
         tiny_model.generate_captions(frames())
     tiny_model.attach_decoder(fitted_decoder(tiny_model, tmp_path))
+    assert supports_captioning(tiny_model)  # what the captioning runner checks before generate_captions
     assert tiny_model.generate_captions(frames()) == CAPTIONS
     answers = tiny_model.generate_answers(frames(), ["", ""])  # an empty query is the caption path
     assert answers == CAPTIONS

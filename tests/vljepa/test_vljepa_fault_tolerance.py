@@ -238,7 +238,7 @@ from accelerate import Accelerator
 from PIL import Image
 from safetensors.torch import save_file
 
-from vljepa.training.trainer import build_model, use_global_negatives
+from vljepa.training.trainer import build_model, global_negatives
 from vljepa.training.arguments import VLJEPAModelArguments
 
 COLOURS = ["red", "blue", "green", "yellow", "black", "white", "purple", "red"]  # two samples share a target
@@ -252,11 +252,11 @@ def first_step(accelerator, out: str, vision: str, llm: str, st: str) -> None:
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
     model = accelerator.prepare(model)
-    use_global_negatives(accelerator, model)
     per_device = len(COLOURS) // accelerator.num_processes
     rows = slice(accelerator.process_index * per_device, (accelerator.process_index + 1) * per_device)
     images = [Image.new("RGB", (32, 32), colour) for colour in COLOURS][rows]
-    output = model(images=images, queries=["what colour is it?"] * per_device, targets=COLOURS[rows])
+    output = model(images=images, queries=["what colour is it?"] * per_device, targets=COLOURS[rows],
+                   **global_negatives(accelerator))
     accelerator.backward(output.loss)
     trainable = {name: p for name, p in accelerator.unwrap_model(model).named_parameters() if p.requires_grad}
     unused = [name for name, p in trainable.items() if p.grad is None]

@@ -111,3 +111,25 @@ def test_attached_cache_serves_the_model_path(tmp_path, encoder):
         assert torch.allclose(tokens, encoder.tokens_from_pixels(encoder.preprocess(images)), atol=1e-6)
     finally:
         encoder.feature_cache = None
+
+
+def test_model_reads_x_features_through_the_cache_it_is_given(tmp_path, tiny_model):
+    """The trainer and `vljepa eval` hand the cache to the model (attach_feature_cache); its inference API
+    then reads frozen features through it, and a trainable X-encoder refuses one."""
+    cache = make_cache(tmp_path, tiny_model.x_encoder)
+    before = tiny_model.embed_images(coloured(2))
+    tiny_model.attach_feature_cache(cache)
+    try:
+        assert tiny_model.feature_cache is cache
+        cached = tiny_model.embed_images(coloured(2))
+        assert len(cache) == 2
+        torch.testing.assert_close(cached, before, rtol=1e-5, atol=1e-5)
+    finally:
+        tiny_model.attach_feature_cache(None)
+    assert tiny_model.feature_cache is None
+    tiny_model.x_encoder.frozen = False
+    try:
+        with pytest.raises(ValueError, match="needs a frozen X-encoder"):
+            tiny_model.attach_feature_cache(cache)
+    finally:
+        tiny_model.x_encoder.frozen = True

@@ -85,8 +85,8 @@ def test_distributed_loss_uses_global_negatives():
     # rank 0 holds rows 0-1; the gather returns all four rows
     shard = EmbeddingLoss()
     other_rank_rows = iter([pred[2:], target[2:]])  # gathered in this order: predictions, then targets
-    shard.set_distributed(lambda tensor: torch.cat([tensor, next(other_rank_rows)]), rank=0)
-    local_loss = shard(pred[:2], target[:2])
+    local_loss = shard(pred[:2], target[:2], gather_fn=lambda tensor: torch.cat([tensor, next(other_rank_rows)]),
+                       rank=0)
     assert local_loss.num_candidates == 4
     assert local_loss.loss.item() == pytest.approx(global_loss.loss.item(), rel=1e-5)
 
@@ -102,6 +102,7 @@ def test_ddp_average_of_rank_gradients_equals_the_global_gradient(with_duplicate
         p, t = pred.clone().requires_grad_(), target.clone().requires_grad_()
         loss_fn = EmbeddingLoss()
         rows = slice(None) if rank is None else slice(2 * rank, 2 * rank + 2)
+        gather = None
         if rank is not None:
             everything = iter([pred, target, ids])  # gathered in this order
 
@@ -110,8 +111,7 @@ def test_ddp_average_of_rank_gradients_equals_the_global_gradient(with_duplicate
                 full[rows] = tensor
                 return full
 
-            loss_fn.set_distributed(gather, rank=rank)
-        out = loss_fn(p[rows], t[rows], ids[rows])
+        out = loss_fn(p[rows], t[rows], ids[rows], gather_fn=gather, rank=rank or 0)
         out.loss.backward()
         return out.loss.detach(), p.grad, t.grad, loss_fn.log_logit_scale.grad
 
@@ -142,3 +142,11 @@ def test_temperature_is_learnable_and_clamped():
     assert not EmbeddingLoss(learnable_temperature=False).log_logit_scale.requires_grad
     assert math.isclose(EmbeddingLoss(initial_temperature=0.5)(torch.randn(3, 4), torch.randn(3, 4)).temperature.item(),
                         0.5, rel_tol=1e-5)
+
+
+def test_temperature_is_one_element_and_loads_from_older_scalar_checkpoints():
+    """FSDP2 refuses 0-d parameters, so the temperature is shape [1]; weights saved when it was a scalar load."""
+    loss = EmbeddingLoss(initial_temperature=0.05)
+    assert loss.log_logit_scale.shape == (1,) and loss.logit_scale.dim() == 0
+    loss.load_state_dict({"log_logit_scale": torch.tensor(2.5)})
+    assert loss.log_logit_scale.shape == (1,) and loss.log_logit_scale.item() == 2.5

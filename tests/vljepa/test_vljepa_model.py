@@ -54,6 +54,26 @@ def test_video_frames_are_concatenated_in_time(tiny_model):
     assert tiny_model.predict([frames, frames[:1]], ["", "what happens?"]).shape == (2, 16)
 
 
+def test_forward_contrasts_the_global_batch_when_given_a_gather(tiny_model):
+    """The trainer passes ``gather_fn``/``rank`` with each call (the model keeps no distributed state):
+    InfoNCE then contrasts every process's rows."""
+    from vljepa.losses import text_ids
+
+    torch.manual_seed(0)
+    other_rank = iter([torch.randn(2, 16), torch.randn(2, 16), text_ids(["green", "yellow"])])  # gather order
+    gathered = []
+
+    def gather(tensor):
+        gathered.append(tuple(tensor.shape))
+        return torch.cat([tensor, next(other_rank).to(tensor.dtype)])
+
+    kwargs = {"images": images(2), "queries": ["", ""], "targets": ["red", "blue"]}
+    assert tiny_model(**kwargs).loss_terms.num_candidates == 2
+    out = tiny_model(**kwargs, gather_fn=gather, rank=0)
+    assert out.loss_terms.num_candidates == 4 and gathered == [(2, 16), (2, 16), (2,)]
+    assert out.predicted_embeddings.shape == (2, 16)
+
+
 def test_inference_api_shapes(tiny_model):
     imgs = images(3)
     emb = tiny_model.embed_images(imgs, batch_size=2)
@@ -167,3 +187,11 @@ def test_config_validation():
         VLJEPAConfig(loss_type="mse")
     with pytest.raises(ValueError, match="predictor_num_layers"):
         VLJEPAConfig(predictor_num_layers=0)
+
+
+def test_model_type_registry_names_the_real_classes():
+    """persistence names the model classes by string (it sits below them); the names must stay importable."""
+    from vljepa.baseline import DualEncoderConfig, DualEncoderModel
+    from vljepa.persistence import model_classes
+
+    assert model_classes() == {VLJEPAConfig.model_type: VLJEPAModel, DualEncoderConfig.model_type: DualEncoderModel}

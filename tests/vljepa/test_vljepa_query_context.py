@@ -91,7 +91,8 @@ def test_embeddings_mode_is_the_default_and_has_no_context(tiny_model):
 
 
 @pytest.mark.parametrize(("overrides", "match"), [
-    ({"predictor_type": "fresh"}, "needs predictor_type 'pretrained_lm'"),
+    ({"predictor_type": "fresh"}, "set predictor_query_context_layers >= 1"),
+    ({"predictor_query_context_layers": 0}, "predictor_query_context_layers must be >= 1"),
     ({"train_query_embeddings": True}, "train_query_embeddings must be false"),
     ({"predictor_query_context": "cached"}, "predictor_query_context must be one of"),
 ])
@@ -118,3 +119,43 @@ def test_a_query_over_the_limit_is_truncated_with_a_warning_and_counted(tiny_mod
     assert tiny_model.num_truncated_queries == 2  # tokenize above, then predict
     assert "longer than predictor_max_query_tokens" in caplog.text
     torch.testing.assert_close(long_prediction, tiny_model.predict(images(1), [short]))
+
+
+def test_a_fresh_predictor_reads_the_query_through_frozen_lm_layers(tiny_clip, tiny_llama3, vl_tiny_st, tmp_path):
+    torch.manual_seed(0)
+    config = tiny_config(tiny_clip, tiny_llama3, vl_tiny_st, predictor_type="fresh", predictor_hidden_size=16,
+                         predictor_num_heads=2, predictor_intermediate_size=32, predictor_first_layer=1,
+                         predictor_query_context="lm_prefix")
+    model = VLJEPAModel.from_config(config)
+    assert len(model.predictor.query_context.layers) == 1
+    out = model(images=images(3), queries=QUERIES[:3], targets=["red", "yes", "blue"])
+    out.loss.backward()
+    assert model.predictor.query_projection[1].weight.grad is not None
+    assert all(p.grad is None for p in model.predictor.query_context.parameters())
+    model.eval()
+    expected = model.predict(images(3), QUERIES[:3])
+    model.save_pretrained(tmp_path / "fresh")
+    saved = load_file(tmp_path / "fresh" / "model.safetensors")
+    assert not [k for k in saved if k.startswith(("predictor.query_context.", "predictor.token_embeddings."))]
+    torch.testing.assert_close(VLJEPAModel.from_pretrained(tmp_path / "fresh").predict(images(3), QUERIES[:3]),
+                               expected, atol=1e-6, rtol=1e-6)
+
+
+def test_the_residual_context_starts_as_the_embeddings_predictor(tiny_clip, tiny_llama3, vl_tiny_st, tmp_path):
+    """'lm_residual': raw token embeddings + a zero-initialised projection of the context, so the untrained model
+    predicts exactly what the embeddings-only model with the same weights predicts; training moves the projection."""
+    torch.manual_seed(0)
+    residual = VLJEPAModel.from_config(tiny_config(
+        tiny_clip, tiny_llama3, vl_tiny_st, predictor_first_layer=1, predictor_num_layers=1,
+        predictor_query_context="lm_residual", predictor_query_context_layers=1))
+    torch.manual_seed(0)
+    plain = VLJEPAModel.from_config(tiny_config(
+        tiny_clip, tiny_llama3, vl_tiny_st, predictor_first_layer=1, predictor_num_layers=1))
+    plain.load_state_dict(residual.state_dict(), strict=False)
+    residual.eval(), plain.eval()
+    torch.testing.assert_close(residual.predict(images(3), QUERIES[:3]), plain.predict(images(3), QUERIES[:3]))
+    residual.train()
+    residual(images=images(3), queries=QUERIES[:3], targets=["red", "yes", "blue"]).loss.backward()
+    assert residual.predictor.query_projection[1].weight.grad.abs().sum() > 0
+    residual.save_pretrained(tmp_path / "r")
+    assert VLJEPAModel.from_pretrained(tmp_path / "r").config.predictor_query_context == "lm_residual"

@@ -1,9 +1,10 @@
 """VL-JEPA data: one schema per task, a registry of sources, robust image loading.
 
 * :mod:`vljepa.data.schema` — ``captioning``/``vqa``/``stream`` features and validators.
-* :mod:`vljepa.data.registry` — ``load_vl_dataset(name, split, **kwargs)``.
+* :mod:`vljepa.data.registry` — ``load_vl_dataset(name, split, **kwargs)``: start reading here.
 * :mod:`vljepa.data.images` — ``load_image`` with the bad-input policy and ``BadInputReport``.
-* :mod:`vljepa.data.easyvqa`, :mod:`.scenes`, :mod:`.streams` — bundled and generated data.
+* :mod:`vljepa.data.easyvqa`, :mod:`.scenes` (drawn by :mod:`.scene_render`, described by :mod:`.scene_text`),
+  :mod:`.streams` — bundled and generated data; :mod:`.cache` — Arrow caches of generated datasets.
 * :mod:`vljepa.data.adapters` — COCO/Flickr30k (Karpathy), VQAv2, GQA, POPE, TallyQA, image folders.
 
 Example:

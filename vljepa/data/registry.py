@@ -101,10 +101,10 @@ for _name, _task, _loader, _description in (
     (
         "coco-karpathy",
         "captioning",
-        "vljepa.data.adapters.coco_karpathy:load_coco_karpathy",
+        "vljepa.data.adapters.karpathy:load_coco_karpathy",
         "COCO Captions, Karpathy split",
     ),
-    ("flickr30k", "captioning", "vljepa.data.adapters.flickr30k:load_flickr30k", "Flickr30k, Karpathy split"),
+    ("flickr30k", "captioning", "vljepa.data.adapters.karpathy:load_flickr30k", "Flickr30k, Karpathy split"),
     ("vqav2", "vqa", "vljepa.data.adapters.vqav2:load_vqav2", "VQAv2 questions and annotations"),
     ("gqa", "vqa", "vljepa.data.adapters.gqa:load_gqa", "GQA questions"),
     ("pope", "vqa", "vljepa.data.adapters.pope:load_pope", "POPE object-hallucination yes/no questions"),

@@ -261,8 +261,9 @@ def plot_sweep(points: Sequence[SweepPoint], path: str | Path, *, title: str) ->
     from jepa_core.extras import require
 
     require("matplotlib", extra="plots", purpose="the decoding sweep plot")
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+
+    from eval.plots import save_figure
 
     figure = Figure(figsize=(6, 4))
     axis = figure.add_subplot()
@@ -275,9 +276,4 @@ def plot_sweep(points: Sequence[SweepPoint], path: str | Path, *, title: str) ->
     axis.set_title(title)
     axis.grid(True, which="both", alpha=0.3)
     axis.legend()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    FigureCanvasAgg(figure)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    return path
+    return save_figure(figure, path)

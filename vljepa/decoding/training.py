@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import json
 import logging
 import math
 import sys
@@ -105,10 +104,10 @@ class DecoderTrainingArguments:
     )
 
     def __post_init__(self) -> None:
-        from vljepa.training.arguments import json_mapping
+        from jepa_core.config import json_mapping_text
 
         for name in ("caption_dataset_options", "prediction_dataset_options"):
-            setattr(self, name, json_mapping(getattr(self, name), name))
+            setattr(self, name, json_mapping_text(getattr(self, name), name))
         for name in ("max_steps", "batch_size", "logging_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -256,9 +255,9 @@ def reconstruction_report(
 
 
 def _options(text: str, name: str) -> dict[str, Any]:
-    from vljepa.training.arguments import json_mapping
+    from jepa_core.config import parse_json_mapping
 
-    return json.loads(json_mapping(text, name))
+    return parse_json_mapping(text, name)
 
 
 def load_training_captions(args: DecoderTrainingArguments) -> list[str]:

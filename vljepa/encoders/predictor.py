@@ -180,6 +180,7 @@ class Predictor(nn.Module):
         visual_projection: str = "linear",
         max_query_tokens: int = 64,
         query_context: QueryContext | None = None,
+        query_residual: bool = False,
     ) -> None:
         super().__init__()
         if attention_implementation not in ("sdpa", "eager"):
@@ -192,6 +193,16 @@ class Predictor(nn.Module):
         self.final_norm = final_norm
         self.token_embeddings = token_embeddings
         self.query_context = query_context
+        # Contextual LM states carry a few huge "attention sink" activations; a LayerNorm and a trained linear map
+        # put them on the scale of the visual tokens (and into a fresh predictor's width).
+        self.query_projection = None
+        self.query_residual = query_residual
+        if query_context is not None:
+            width = query_context.token_embeddings.embedding_dim
+            self.query_projection = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, hidden_size))
+            if query_residual:  # start as the embeddings-only predictor; training decides how much context to add
+                nn.init.zeros_(self.query_projection[1].weight)
+                nn.init.zeros_(self.query_projection[1].bias)
         self.tokenizer = tokenizer
         self.attention_implementation = attention_implementation
         self.max_query_tokens = max_query_tokens
@@ -251,10 +262,12 @@ class Predictor(nn.Module):
                 f"batch mismatch: {visual_tokens.shape[0]} visual samples vs {query_ids.shape[0]} queries"
             )
         projected = self.visual_projection(visual_tokens.to(self.output_projection.weight.dtype))
-        if self.query_context is not None:
-            query = self.query_context(query_ids, query_mask).to(projected.dtype)
-        else:
+        query = None
+        if self.query_context is None or self.query_residual:
             query = self.token_embeddings(query_ids).to(projected.dtype)
+        if self.query_context is not None:
+            context = self.query_projection(self.query_context(query_ids, query_mask).to(projected.dtype))
+            query = context if query is None else query + context
         hidden = torch.cat([projected, query], dim=1)
         key_mask = torch.cat([visual_mask.bool(), query_mask.bool()], dim=1)
         position_ids = torch.arange(hidden.shape[1], device=hidden.device).unsqueeze(0).expand(hidden.shape[0], -1)
@@ -292,6 +305,7 @@ def predictor_from_pretrained_lm(
     max_query_tokens: int,
     train_query_embeddings: bool,
     query_context: str = "embeddings",
+    context_layers: int | None = None,
 ) -> Predictor:
     """Keep layers ``[first_layer, first_layer + num_layers)`` (default: the last ones) of a causal LM.
 
@@ -313,20 +327,7 @@ def predictor_from_pretrained_lm(
     embeddings.requires_grad_(train_query_embeddings)
     logger.info("Predictor: layers %d-%d of %d of %s (bidirectional)", first, first + num_layers - 1, total, lm_path)
     attention_implementation = lm.config._attn_implementation or "sdpa"
-    context = None
-    if query_context == "lm_prefix":
-        if first == 0:
-            raise ValueError(
-                f"{lm_path}: query_context 'lm_prefix' runs the LM layers below predictor_first_layer over the "
-                "query, but the predictor starts at layer 0; set predictor_first_layer > 0"
-            )
-        context = QueryContext(
-            layers=nn.ModuleList(layers[:first]), rotary_embedding=rotary, token_embeddings=embeddings,
-            attention_implementation=attention_implementation,
-        )
-        logger.info("Query context: LM layers 0-%d, causal and frozen, cached per distinct query", first - 1)
-    elif query_context != "embeddings":
-        raise ValueError(f"query_context must be 'embeddings' or 'lm_prefix', got {query_context!r}")
+    context = _query_context(lm, context_layers or first, query_context, str(lm_path))
     return Predictor(
         layers=kept,
         rotary_embedding=rotary,
@@ -340,6 +341,27 @@ def predictor_from_pretrained_lm(
         visual_projection=visual_projection,
         max_query_tokens=max_query_tokens,
         query_context=context,
+        query_residual=query_context == "lm_residual",
+    )
+
+
+def _query_context(lm: nn.Module, depth: int, query_context: str, source: str) -> QueryContext | None:
+    """The LM's layers ``[0, depth)`` as a frozen :class:`QueryContext` (``"lm_prefix"``), or None."""
+    if query_context == "embeddings":
+        return None
+    if query_context not in ("lm_prefix", "lm_residual"):
+        raise ValueError(f"query_context must be 'embeddings', 'lm_prefix' or 'lm_residual', got {query_context!r}")
+    layers, rotary, _ = _decoder_parts(lm.get_decoder(), source)
+    if not 0 < depth <= len(layers):
+        raise ValueError(
+            f"{source}: an LM query context runs the LM's first predictor_query_context_layers layers over the query; "
+            f"it needs 1 to {len(layers)} layers, got {depth}: set predictor_first_layer > 0 or "
+            "predictor_query_context_layers"
+        )
+    logger.info("Query context: LM layers 0-%d of %s, causal and frozen, cached per distinct query", depth - 1, source)
+    return QueryContext(
+        layers=nn.ModuleList(layers[:depth]), rotary_embedding=rotary, token_embeddings=lm.get_input_embeddings(),
+        attention_implementation=lm.config._attn_implementation or "sdpa",
     )
 
 
@@ -354,8 +376,14 @@ def fresh_predictor(
     embedding_dim: int,
     visual_projection: str,
     max_query_tokens: int,
+    query_context: str = "embeddings",
+    context_layers: int | None = None,
 ) -> Predictor:
-    """A randomly initialised Llama-style predictor that uses the tokenizer found at ``tokenizer_path``."""
+    """A randomly initialised Llama-style predictor that uses the tokenizer found at ``tokenizer_path``.
+
+    With ``query_context="lm_prefix"`` the LM at ``tokenizer_path`` is loaded too and its first
+    ``context_layers`` layers read the query (frozen, cached) before the fresh layers do.
+    """
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
@@ -369,11 +397,21 @@ def fresh_predictor(
     )
     decoder = LlamaModel(config)
     layers, rotary, norm = _decoder_parts(decoder, "fresh predictor")
+    context = None
+    token_embeddings = decoder.embed_tokens
+    if query_context != "embeddings":
+        lm = AutoModelForCausalLM.from_pretrained(tokenizer_path, dtype=torch.float32)
+        context = _query_context(lm, context_layers or 0, query_context, str(tokenizer_path))
+        if query_context == "lm_prefix":  # the fresh stack's own embeddings would never be used
+            token_embeddings = lm.get_input_embeddings().requires_grad_(False)  # read only through the context
+            decoder.embed_tokens = None
     return Predictor(
         layers=layers,
         rotary_embedding=rotary,
         final_norm=norm,
-        token_embeddings=decoder.embed_tokens,
+        token_embeddings=token_embeddings,
+        query_context=context,
+        query_residual=query_context == "lm_residual",
         tokenizer=tokenizer,
         attention_implementation="sdpa",
         visual_dim=visual_dim,

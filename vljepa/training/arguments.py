@@ -17,21 +17,11 @@ from typing import Any, Literal
 
 from transformers import PreTrainedConfig
 
+from jepa_core.config import json_mapping_text
+
 
 def _help(text: str, **kwargs: Any) -> Any:
     return field(metadata={"help": text}, **kwargs)
-
-
-def json_mapping(value: Any, name: str) -> str:
-    """A mapping given as JSON text (command line) or as a YAML mapping, normalised to sorted JSON text."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{name} is not valid JSON: {err}") from err
-    if not isinstance(value, dict):
-        raise TypeError(f"{name} must be a mapping, got {type(value).__name__}")
-    return json.dumps(value, sort_keys=True)
 
 
 @dataclass
@@ -67,9 +57,13 @@ class VLJEPAModelArguments:
     predictor_num_heads: int = _help("Heads of a fresh predictor.", default=4)
     predictor_intermediate_size: int = _help("MLP width of a fresh predictor.", default=1024)
     predictor_max_query_tokens: int = _help("Query truncation length in tokens.", default=64)
-    predictor_query_context: Literal["embeddings", "lm_prefix"] = _help(
-        "How the query enters the predictor: 'embeddings' (raw token embeddings) or 'lm_prefix' (the LM layers "
-        "below predictor_first_layer read it first, causal, frozen and cached).", default="embeddings"
+    predictor_query_context: Literal["embeddings", "lm_prefix", "lm_residual"] = _help(
+        "How the query enters the predictor: 'embeddings' (raw token embeddings), 'lm_prefix' (frozen LM layers read "
+        "it first, cached) or 'lm_residual' (raw embeddings + a zero-initialised projection of those states).",
+        default="embeddings",
+    )
+    predictor_query_context_layers: int | None = _help(
+        "LM layers that read the query for lm_prefix / lm_residual (None: predictor_first_layer).", default=None
     )
     train_query_embeddings: bool = _help("Train the LM token embeddings used for queries.", default=False)
     visual_projection: Literal["linear", "mlp"] = _help("Visual tokens -> predictor width.", default="linear")
@@ -83,7 +77,7 @@ class VLJEPAModelArguments:
     text_template: str = _help("Dual encoder only: VQA text from a question and an answer.", default="{question} {answer}")
 
     def __post_init__(self) -> None:
-        self.x_encoder_processor_overrides = json_mapping(
+        self.x_encoder_processor_overrides = json_mapping_text(
             self.x_encoder_processor_overrides, "x_encoder_processor_overrides"
         )
         if self.model_kind == "dual_encoder":
@@ -131,6 +125,7 @@ class VLJEPAModelArguments:
             predictor_intermediate_size=self.predictor_intermediate_size,
             predictor_max_query_tokens=self.predictor_max_query_tokens,
             predictor_query_context=self.predictor_query_context,
+            predictor_query_context_layers=self.predictor_query_context_layers,
             train_query_embeddings=self.train_query_embeddings,
             visual_projection=self.visual_projection,
             loss_type=self.loss_type,
@@ -192,7 +187,11 @@ class VLJEPATrainingArguments:
         "skipped_nonfinite_steps).",
         default="stop",
     )
-    mixed_precision: Literal["no", "fp16", "bf16"] = _help("Accelerate mixed precision.", default="no")
+    mixed_precision: Literal["no", "fp16", "bf16"] | None = _help(
+        "Mixed precision. None: the launcher's choice (`accelerate launch --mixed_precision` or the Accelerate "
+        "config file's mixed_precision, else 'no'); a value here overrides the launcher. The choice is logged.",
+        default=None,
+    )
     use_cpu: bool | None = _help(
         "Run on the CPU (None: exactly when no GPU/XPU/MPS is present). Several CPU processes under "
         "`accelerate launch` need this on, which None gives on a CPU-only machine.",
@@ -290,7 +289,7 @@ class VLJEPATrainingArguments:
 
         resolve_trackers(self.report_to)  # an unknown or uninstalled tracker fails here, before any training work
         for name in ("caption_dataset_kwargs", "query_dataset_kwargs", "eval_dataset_kwargs"):
-            setattr(self, name, json_mapping(getattr(self, name), name))
+            setattr(self, name, json_mapping_text(getattr(self, name), name))
         if self.caption_dataset is None and self.query_dataset is None:
             raise ValueError("set caption_dataset and/or query_dataset: there is nothing to train on")
         for name in ("caption_epochs", "query_epochs"):

@@ -1,7 +1,12 @@
 """Training loop for VL-JEPA and the dual-encoder baseline, on Accelerate.
 
-Accelerate provides devices, mixed precision, gradient accumulation and DDP/FSDP; InfoNCE negatives
-are gathered across processes. Frozen X-encoder features are computed once into the on-disk
+Accelerate provides devices, mixed precision, gradient accumulation and the distributed backend; InfoNCE
+negatives are gathered across processes. ``mixed_precision`` left unset follows the launcher
+(``accelerate launch --mixed_precision`` / the config file); a recipe value wins. Both are logged.
+
+Backends: DDP, FSDP and DeepSpeed ZeRO-1/2 (set-up and what each has been through:
+:mod:`vljepa.training.sharding`); :mod:`jepa_core.backends` refuses the others before any model is built.
+Frozen X-encoder features are computed once into the on-disk
 :class:`~vljepa.training.feature_cache.FeatureCache` and read back as a table in memory. Checkpoints (model
 tensors, optimizer, scheduler, RNG states and the data position) are atomic (:mod:`vljepa.training.checkpointing`);
 ``resume: true`` continues from the newest complete one.
@@ -29,11 +34,12 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import DistributedType, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
+from jepa_core.backends import check_launch_backend, precision_choice
 from jepa_core.config import config_to_dict
 from jepa_core.distributed import check_world_size, resolve_use_cpu
 from jepa_core.monitoring import EmbeddingMonitor, NonFiniteLossError
@@ -50,6 +56,7 @@ from vljepa.training.data import (
     trained_pairs,
 )
 from vljepa.training.feature_cache import FeatureCache
+from vljepa.training.sharding import check_sharded_run, configure_backend
 
 logger = logging.getLogger(__name__)
 
@@ -90,10 +97,12 @@ def optimizer_parameter_groups(model, args: VLJEPATrainingArguments) -> list[dic
     return result
 
 
-def use_global_negatives(accelerator: Accelerator, model) -> None:
-    """With several processes, InfoNCE negatives come from the global batch (gathered from every process)."""
+def global_negatives(accelerator: Accelerator) -> dict[str, Any]:
+    """Keyword arguments of the model's forward that, with several processes, make InfoNCE negatives the
+    global batch (gathered from every process); none with one process."""
     if accelerator.num_processes > 1:
-        accelerator.unwrap_model(model).loss_fn.set_distributed(accelerator.gather, accelerator.process_index)
+        return {"gather_fn": accelerator.gather, "rank": accelerator.process_index}
+    return {}
 
 
 class VLJEPATrainer:
@@ -104,14 +113,20 @@ class VLJEPATrainer:
         self.args = args
         self.argv = argv
         self.output_dir = Path(args.output_dir)
+        use_cpu = resolve_use_cpu(args.use_cpu)
+        self.backend = check_launch_backend("vljepa", use_cpu=use_cpu)  # before any model is built
+        check_sharded_run(self.backend, args)
+        precision, source = precision_choice(args.mixed_precision)
         self.accelerator = Accelerator(
-            cpu=resolve_use_cpu(args.use_cpu),
-            mixed_precision=args.mixed_precision,
+            cpu=use_cpu,
+            mixed_precision=precision,
             gradient_accumulation_steps=args.gradient_accumulation_steps,
             log_with=args.trackers or None,
             project_dir=str(self.output_dir),
         )
         check_world_size(self.accelerator.num_processes, hint="pass --use_cpu true")
+        logger.info("Mixed precision %s (from %s); backend %s", self.accelerator.mixed_precision, source,
+                    self.backend.describe())
         self.checkpoints = Checkpoints(
             self.accelerator, self.output_dir / "checkpoints", save_total_limit=args.save_total_limit
         )
@@ -130,7 +145,7 @@ class VLJEPATrainer:
     def _feature_cache(self, model) -> FeatureCache | None:
         if not self.args.cache_features:
             return None
-        if not model.x_encoder.frozen:
+        if not model.x_encoder.frozen:  # checked before the cache folder is created
             raise ValueError("cache_features needs a frozen X-encoder (x_encoder_frozen: true)")
         from jepa_core.resolver import jepa_cache_dir
 
@@ -195,11 +210,11 @@ class VLJEPATrainer:
             args.lr_scheduler_type, optimizer, num_warmup_steps=int(args.warmup_ratio * total_steps),
             num_training_steps=total_steps,
         )  # fmt: skip
+        configure_backend(accelerator, model, args)
         model, optimizer = accelerator.prepare(model, optimizer)
         accelerator.register_for_checkpointing(scheduler)
         unwrapped = accelerator.unwrap_model(model)
         self.checkpoints.skip_frozen_weights(unwrapped.frozen_prefixes())
-        use_global_negatives(accelerator, model)
         memo_size = self._fill_target_memo(unwrapped, stages, micro_counts)
         self._maybe_resume()
         if args.trackers:
@@ -224,8 +239,15 @@ class VLJEPATrainer:
 
         accelerator.wait_for_everyone()
         model_dir = self.output_dir / "model"
+        sharded = accelerator.distributed_type == DistributedType.FSDP
+        full_state = accelerator.get_state_dict(model) if sharded else None  # a collective: every process
         if accelerator.is_main_process:
-            unwrapped.save_pretrained(model_dir)
+            unwrapped.save_pretrained(model_dir, state_dict=full_state)
+        accelerator.wait_for_everyone()
+        if sharded and eval_dataset is not None:  # evaluate the gathered weights, unsharded, on every process
+            model = type(unwrapped).from_pretrained(model_dir, device=accelerator.device)
+            if cache is not None:
+                model.x_encoder.feature_cache = cache
         metrics: dict[str, Any] = {}
         eval_started = time.perf_counter()
         if eval_dataset is not None:
@@ -278,7 +300,7 @@ class VLJEPATrainer:
 
     def _feature_table(self, model, cache: FeatureCache, stages: list) -> torch.Tensor:
         """Fill the cache for all training images (main process first) and load the table ``[U, T, D]``."""
-        model.x_encoder.feature_cache = cache  # evaluation images go through the cache too
+        model.attach_feature_cache(cache)  # evaluation images go through the cache too
         with self.accelerator.main_process_first():
             cache.refresh()
             table = build_feature_table(
@@ -354,11 +376,12 @@ class VLJEPATrainer:
             generator=torch.Generator().manual_seed(args.seed + stage_index),
         )
         model.train()
+        negatives = global_negatives(accelerator)
         nonfinite = torch.zeros((), dtype=torch.bool, device=accelerator.device)  # any micro-batch of this step
         for batch in loader:
             micro_step = batch.pop("micro_step")
             with accelerator.accumulate(model):
-                output = model(**batch)
+                output = model(**batch, **negatives)
                 accelerator.backward(output.loss)
                 bad = ~torch.isfinite(output.loss.detach()).all()
                 nonfinite = nonfinite | bad

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,13 +43,6 @@ def require_file(path: str | Path, *, what: str) -> Path:
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(f"{what} not found: {path} (download it, or pass its path explicitly)")
-    return path
-
-
-def require_dir(path: str | Path, *, what: str) -> Path:
-    path = Path(path)
-    if not path.is_dir():
-        raise DataFormatError(f"{what} not found: {path} (pass image_root= if the images live elsewhere)")
     return path
 
 
@@ -169,6 +162,20 @@ class RowReader:
     def finish(self) -> None:
         if self.report is not None and self.report.total:
             logger.warning("%s: %s", self.source, self.report.summary())
+
+
+def convert_rows(
+    records: Iterable[tuple[int | str, Any]], convert: Callable[[Any, int | str], dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """``convert(record, row)`` for each ``(row, record)``; a record whose conversion raised :class:`SkipRow`
+    (a bad input under ``on_bad_input: skip``, already counted) is left out."""
+    rows = []
+    for row, record in records:
+        try:
+            rows.append(convert(record, row))
+        except SkipRow:
+            continue
+    return rows
 
 
 def build_dataset(

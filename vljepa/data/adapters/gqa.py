@@ -23,7 +23,7 @@ from typing import Any
 
 import datasets
 
-from vljepa.data.adapters.common import RowReader, SkipRow, build_dataset, expect_type, read_json
+from vljepa.data.adapters.common import RowReader, build_dataset, convert_rows, expect_type, read_json
 from vljepa.data.images import BadInputReport
 
 GQA_SPLITS = {"train": "train", "validation": "val", "testdev": "testdev", "test": "test"}
@@ -62,38 +62,29 @@ def load_gqa(
         check_images=check_images,
     )
     answered = split != "test"
-    rows: list[dict[str, Any]] = []
-    for question_id, record in data.items():
+
+    def convert(record: Any, question_id: int | str) -> dict[str, Any]:
         row = f"{question_id!r}"
-        try:
-            image_id = str(reader.require(record, "imageId", row))
-            question = reader.require(record, "question", row, kind=str)
-            types = reader.require(record, "types", row, kind=dict) if answered else record.get("types") or {}
-            detailed = types.get("detailed") if answered else types.get("detailed", "unannotated")
-            if not isinstance(detailed, str) or not detailed:
-                raise reader.bad(row, "missing", "field 'types.detailed' is missing or empty")
-            answers = [reader.require(record, "answer", row, kind=str).strip()] if answered else []
-            rows.append(
-                {
-                    "image": reader.image(images, f"{image_id}.jpg", row),
-                    "question": question,
-                    "answers": answers,
-                    "question_type": detailed,
-                    "candidates": [],
-                    "image_id": image_id,
-                    "question_id": str(question_id),
-                    "full_answer": str(record.get("fullAnswer") or ""),
-                    "structural_type": str(types.get("structural") or ""),
-                    "semantic_type": str(types.get("semantic") or ""),
-                }
-            )
-        except SkipRow:
-            continue
-    return build_dataset(
-        rows,
-        task="vqa",
-        split=split,
-        extra_features=GQA_EXTRA_FEATURES,
-        unique_field="question_id",
-        reader=reader,
-    )
+        image_id = str(reader.require(record, "imageId", row))
+        question = reader.require(record, "question", row, kind=str)
+        types = reader.require(record, "types", row, kind=dict) if answered else record.get("types") or {}
+        detailed = types.get("detailed") if answered else types.get("detailed", "unannotated")
+        if not isinstance(detailed, str) or not detailed:
+            raise reader.bad(row, "missing", "field 'types.detailed' is missing or empty")
+        answers = [reader.require(record, "answer", row, kind=str).strip()] if answered else []
+        return {
+            "image": reader.image(images, f"{image_id}.jpg", row),
+            "question": question,
+            "answers": answers,
+            "question_type": detailed,
+            "candidates": [],
+            "image_id": image_id,
+            "question_id": str(question_id),
+            "full_answer": str(record.get("fullAnswer") or ""),
+            "structural_type": str(types.get("structural") or ""),
+            "semantic_type": str(types.get("semantic") or ""),
+        }
+
+    rows = convert_rows(data.items(), convert)
+    return build_dataset(rows, task="vqa", split=split, extra_features=GQA_EXTRA_FEATURES,
+                         unique_field="question_id", reader=reader)

@@ -1,4 +1,5 @@
-"""Karpathy-split caption files (``dataset_coco.json``, ``dataset_flickr30k.json``) -> ``captioning``.
+"""Karpathy-split caption files -> ``captioning`` schema: COCO (``dataset_coco.json``) and Flickr30k
+(``dataset_flickr30k.json``) read by one reader, each corpus described by a :class:`KarpathyCorpus`.
 
 Upstream layout (from the NeuralTalk release)::
 
@@ -11,10 +12,25 @@ Upstream layout (from the NeuralTalk release)::
 Flickr30k entries have no ``filepath`` and no ``cocoid``. Image splits are ``train``, ``restval``,
 ``val``, ``test``; here ``validation`` means ``val``, and ``train`` includes ``restval`` unless
 ``include_restval=False`` (the usual 113k-image COCO training set).
+
+Expected folders (pass ``annotation_file`` / ``image_root`` for another layout)::
+
+    <root>/dataset_coco.json                 COCO: image_id is the COCO id (``cocoid``) as a string;
+    <root>/train2014/COCO_train2014_000000000009.jpg   test and validation hold 5,000 images each
+    <root>/val2014/COCO_val2014_000000391895.jpg
+
+    <root>/dataset_flickr30k.json            Flickr30k: image_id is the file name without extension;
+    <root>/flickr30k-images/1000092795.jpg   train 29,000 images, validation and test 1,000 each
+
+Example:
+    >>> from vljepa.data import load_vl_dataset
+    >>> test = load_vl_dataset("coco-karpathy", split="test", root="/data/coco")  # doctest: +SKIP
+    >>> test = load_vl_dataset("flickr30k", split="test", root="/data/flickr30k")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +50,32 @@ KARPATHY_SPLITS = ("train", "validation", "test", "restval")
 KARPATHY_EXTRA_FEATURES = {"file_name": datasets.Value("string")}
 
 
+@dataclass(frozen=True)
+class KarpathyCorpus:
+    """Where one corpus keeps its Karpathy file and images, and how its entries name an image."""
+
+    name: str  # in messages: "COCO"
+    registry_name: str  # the load_vl_dataset name
+    annotation_name: str  # the Karpathy file, under root
+    image_folder: str  # images under root/image_folder ("" for root itself)
+    image_id_field: str | None  # the entry field giving image_id; None: the file name without extension
+    use_filepath: bool  # images live at image_root/<entry filepath>/<filename>
+    has_restval: bool  # whether `train` can include the `restval` images
+    root_holds: str  # what root= must hold, for the error message
+
+
+COCO_KARPATHY = KarpathyCorpus(
+    name="COCO", registry_name="coco-karpathy", annotation_name="dataset_coco.json", image_folder="",
+    image_id_field="cocoid", use_filepath=True, has_restval=True,
+    root_holds="dataset_coco.json, train2014/, val2014/",
+)
+FLICKR30K = KarpathyCorpus(
+    name="Flickr30k", registry_name="flickr30k", annotation_name="dataset_flickr30k.json",
+    image_folder="flickr30k-images", image_id_field=None, use_filepath=False, has_restval=False,
+    root_holds="dataset_flickr30k.json and flickr30k-images/",
+)
+
+
 def _upstream_splits(split: str, include_restval: bool) -> set[str]:
     if split not in KARPATHY_SPLITS:
         raise ValueError(f"Karpathy splits are {list(KARPATHY_SPLITS)}; got split={split!r}")
@@ -43,13 +85,12 @@ def _upstream_splits(split: str, include_restval: bool) -> set[str]:
 
 
 def load_karpathy_captions(
-    annotation_file: str | Path,
-    image_root: str | Path,
-    split: str,
+    corpus: KarpathyCorpus,
+    split: str = "train",
     *,
-    dataset_name: str,
-    image_id_field: str | None,
-    use_filepath: bool,
+    root: str | Path | None = None,
+    annotation_file: str | Path | None = None,
+    image_root: str | Path | None = None,
     include_restval: bool = True,
     on_bad_input: str | None = None,
     report: BadInputReport | None = None,
@@ -57,11 +98,18 @@ def load_karpathy_captions(
 ) -> datasets.Dataset:
     """Rows ``image``, ``captions`` (the ``raw`` sentences, stripped), ``image_id``, ``file_name``.
 
-    ``image_id_field``: the entry field that gives ``image_id`` (``"cocoid"``), or None to use the file
-    name without extension. ``use_filepath``: images live at ``image_root/filepath/filename``.
+    Files come from ``root`` in the corpus's layout, or from ``annotation_file`` and ``image_root``.
+    ``on_bad_input`` defaults to ``skip`` for train and ``error`` otherwise.
     """
-    wanted = _upstream_splits(split, include_restval)
-    data = read_json(annotation_file, what=f"{dataset_name} Karpathy annotation file")
+    if root is None and (annotation_file is None or image_root is None):
+        raise ValueError(
+            f"{corpus.registry_name} needs root= (holding {corpus.root_holds}) "
+            "or both annotation_file= and image_root="
+        )
+    annotation_file = annotation_file or Path(root) / corpus.annotation_name
+    image_root = image_root or Path(root) / corpus.image_folder
+    wanted = _upstream_splits(split, include_restval and corpus.has_restval)
+    data = read_json(annotation_file, what=f"{corpus.name} Karpathy annotation file")
     where = str(annotation_file)
     expect_type(data, dict, where=where)
     if "images" not in data:
@@ -77,7 +125,9 @@ def load_karpathy_captions(
             if reader.require(entry, "split", row) not in wanted:
                 continue
             filename = reader.require(entry, "filename", row, kind=str)
-            name = f"{reader.require(entry, 'filepath', row, kind=str)}/{filename}" if use_filepath else filename
+            name = (
+                f"{reader.require(entry, 'filepath', row, kind=str)}/{filename}" if corpus.use_filepath else filename
+            )
             sentences = reader.require(entry, "sentences", row, kind=list)
             captions = []
             for number, sentence in enumerate(sentences):
@@ -88,7 +138,7 @@ def load_karpathy_captions(
             if not captions:
                 raise reader.bad(row, "missing", "field 'sentences' is empty")
             image_id = (
-                str(reader.require(entry, image_id_field, row)) if image_id_field else Path(filename).stem
+                str(reader.require(entry, corpus.image_id_field, row)) if corpus.image_id_field else Path(filename).stem
             )
             rows.append(
                 {
@@ -108,3 +158,13 @@ def load_karpathy_captions(
         unique_field="image_id",
         reader=reader,
     )
+
+
+def load_coco_karpathy(split: str = "train", **kwargs: Any) -> datasets.Dataset:
+    """COCO Karpathy captions (``coco-karpathy``); keyword arguments as :func:`load_karpathy_captions`."""
+    return load_karpathy_captions(COCO_KARPATHY, split, **kwargs)
+
+
+def load_flickr30k(split: str = "train", **kwargs: Any) -> datasets.Dataset:
+    """Flickr30k Karpathy captions (``flickr30k``); keyword arguments as :func:`load_karpathy_captions`."""
+    return load_karpathy_captions(FLICKR30K, split, **kwargs)

@@ -20,7 +20,7 @@ from typing import Any
 
 import datasets
 
-from vljepa.data.adapters.common import RowReader, SkipRow, build_dataset, read_jsonl
+from vljepa.data.adapters.common import RowReader, build_dataset, convert_rows, read_jsonl
 from vljepa.data.images import BadInputReport
 
 POPE_CATEGORIES = ("random", "popular", "adversarial")
@@ -59,34 +59,26 @@ def load_pope(
         file_reader = RowReader(
             source=str(path), split=split, on_bad_input=on_bad_input, report=report, check_images=check_images
         )
-        for line, record in read_jsonl(path, what=f"POPE {category} file"):
+
+        def convert(record: Any, line: int | str, file_reader: RowReader = file_reader, category: str = category):
             row = f"{line}"
-            try:
-                question_id = file_reader.require(record, "question_id", row)
-                label = file_reader.require(record, "label", row, kind=str).strip().lower()
-                if label not in ("yes", "no"):
-                    raise file_reader.bad(row, "missing", f"field 'label' must be yes or no, got {label!r}")
-                row_category = str(record.get("category") or category)
-                image = file_reader.require(record, "image", row, kind=str)
-                rows.append(
-                    {
-                        "image": file_reader.image(images, image, row),
-                        "question": file_reader.require(record, "text", row, kind=str),
-                        "answers": [label],
-                        "question_type": row_category,
-                        "candidates": ["yes", "no"],
-                        "image_id": Path(image).stem,
-                        "question_id": f"{row_category}-{question_id}",
-                        "category": row_category,
-                    }
-                )
-            except SkipRow:
-                continue
-    return build_dataset(
-        rows,
-        task="vqa",
-        split=split,
-        extra_features=POPE_EXTRA_FEATURES,
-        unique_field="question_id",
-        reader=reader,
-    )
+            question_id = file_reader.require(record, "question_id", row)
+            label = file_reader.require(record, "label", row, kind=str).strip().lower()
+            if label not in ("yes", "no"):
+                raise file_reader.bad(row, "missing", f"field 'label' must be yes or no, got {label!r}")
+            row_category = str(record.get("category") or category)
+            image = file_reader.require(record, "image", row, kind=str)
+            return {
+                "image": file_reader.image(images, image, row),
+                "question": file_reader.require(record, "text", row, kind=str),
+                "answers": [label],
+                "question_type": row_category,
+                "candidates": ["yes", "no"],
+                "image_id": Path(image).stem,
+                "question_id": f"{row_category}-{question_id}",
+                "category": row_category,
+            }
+
+        rows.extend(convert_rows(read_jsonl(path, what=f"POPE {category} file"), convert))
+    return build_dataset(rows, task="vqa", split=split, extra_features=POPE_EXTRA_FEATURES,
+                         unique_field="question_id", reader=reader)

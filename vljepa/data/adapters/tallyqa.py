@@ -19,7 +19,7 @@ from typing import Any
 
 import datasets
 
-from vljepa.data.adapters.common import RowReader, SkipRow, build_dataset, expect_type, read_json
+from vljepa.data.adapters.common import RowReader, build_dataset, convert_rows, expect_type, read_json
 from vljepa.data.images import BadInputReport
 
 TALLYQA_SPLITS = ("train", "test")
@@ -51,36 +51,25 @@ def load_tallyqa(
         source=str(path), split=split, on_bad_input=on_bad_input, report=report, check_images=check_images
     )
     candidates = [str(count) for count in range(max_count + 1)]
-    rows: list[dict[str, Any]] = []
-    for row, record in enumerate(records):
-        try:
-            answer = reader.require(record, "answer", row, kind=int)
-            if isinstance(answer, bool) or not 0 <= answer <= max_count:
-                raise reader.bad(
-                    row, "missing", f"field 'answer' must be an integer in 0..{max_count}, got {answer!r}"
-                )
-            image = reader.require(record, "image", row, kind=str)
-            simple = record.get("issimple")
-            question_type = "count" if simple is None else ("simple" if simple else "complex")
-            rows.append(
-                {
-                    "image": reader.image(images, image, row),
-                    "question": reader.require(record, "question", row, kind=str),
-                    "answers": [str(answer)],
-                    "question_type": question_type,
-                    "candidates": candidates,
-                    "image_id": str(reader.require(record, "image_id", row)),
-                    "question_id": str(reader.require(record, "question_id", row)),
-                    "data_source": str(reader.require(record, "data_source", row, kind=str)),
-                }
-            )
-        except SkipRow:
-            continue
-    return build_dataset(
-        rows,
-        task="vqa",
-        split=split,
-        extra_features=TALLYQA_EXTRA_FEATURES,
-        unique_field="question_id",
-        reader=reader,
-    )
+
+    def convert(record: Any, row: int | str) -> dict[str, Any]:
+        answer = reader.require(record, "answer", row, kind=int)
+        if isinstance(answer, bool) or not 0 <= answer <= max_count:
+            raise reader.bad(row, "missing", f"field 'answer' must be an integer in 0..{max_count}, got {answer!r}")
+        image = reader.require(record, "image", row, kind=str)
+        simple = record.get("issimple")
+        question_type = "count" if simple is None else ("simple" if simple else "complex")
+        return {
+            "image": reader.image(images, image, row),
+            "question": reader.require(record, "question", row, kind=str),
+            "answers": [str(answer)],
+            "question_type": question_type,
+            "candidates": candidates,
+            "image_id": str(reader.require(record, "image_id", row)),
+            "question_id": str(reader.require(record, "question_id", row)),
+            "data_source": str(reader.require(record, "data_source", row, kind=str)),
+        }
+
+    rows = convert_rows(enumerate(records), convert)
+    return build_dataset(rows, task="vqa", split=split, extra_features=TALLYQA_EXTRA_FEATURES,
+                         unique_field="question_id", reader=reader)

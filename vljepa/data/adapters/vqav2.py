@@ -29,8 +29,8 @@ import datasets
 from vljepa.data.adapters.common import (
     DataFormatError,
     RowReader,
-    SkipRow,
     build_dataset,
+    convert_rows,
     expect_type,
     read_json,
 )
@@ -63,6 +63,49 @@ def _annotations_by_question(path: Path) -> dict[int, dict[str, Any]]:
     return by_question
 
 
+def _vqav2_files(
+    split: str, root: str | Path | None, questions_file, annotations_file, image_root
+) -> tuple[Path, Path | None, Path]:
+    """The questions file, the annotations file (None for an unannotated split without one given) and the
+    image folder of ``split``: the given paths, else ``root`` with the upstream names."""
+    if split not in VQAV2_SPLITS:
+        raise ValueError(f"VQAv2 splits are {list(VQAV2_SPLITS)}; got split={split!r}")
+    subtype, image_subtype, annotated = VQAV2_SPLITS[split]
+    if root is None and (questions_file is None or image_root is None):
+        raise ValueError("vqav2 needs root= or questions_file= and image_root= (and annotations_file=)")
+    base = Path(root) if root is not None else None
+    questions_path = Path(questions_file or base / f"v2_OpenEnded_mscoco_{subtype}_questions.json")
+    annotations_path = None
+    if annotated or annotations_file is not None:
+        annotations_path = Path(annotations_file or base / f"v2_mscoco_{subtype}_annotations.json")
+    return questions_path, annotations_path, Path(image_root or base) / image_subtype
+
+
+def _read_questions(path: Path) -> list[Any]:
+    data = expect_type(read_json(path, what="VQAv2 questions file"), dict, where=str(path))
+    if "questions" not in data:
+        raise DataFormatError(f"{path}: missing top-level field 'questions'")
+    return expect_type(data["questions"], list, where=f"{path} field 'questions'")
+
+
+def _answer_fields(reader: RowReader, annotation: dict[str, Any], row: int | str) -> dict[str, Any]:
+    """``answers`` (the 10 human answers), ``question_type``, ``answer_type``, ``multiple_choice_answer``."""
+    where = f"{row} (annotation)"
+    answer_dicts = reader.require(annotation, "answers", where, kind=list)
+    answers = [str(item.get("answer", "")).strip() for item in answer_dicts if isinstance(item, dict)]
+    if len(answers) != len(answer_dicts) or not all(answers):
+        raise reader.bad(row, "missing", "an entry of 'answers' has no 'answer' text")
+    return {
+        "answers": answers,
+        "question_type": reader.require(annotation, "question_type", where, kind=str),
+        "answer_type": reader.require(annotation, "answer_type", where, kind=str),
+        "multiple_choice_answer": reader.require(annotation, "multiple_choice_answer", where, kind=str),
+    }
+
+
+UNANNOTATED = {"answers": [], "question_type": "unannotated", "answer_type": "", "multiple_choice_answer": ""}
+
+
 def load_vqav2(
     split: str = "train",
     *,
@@ -75,74 +118,39 @@ def load_vqav2(
     check_images: bool = True,
 ) -> datasets.Dataset:
     """VQAv2 questions with their 10 human answers; files default to ``root`` with upstream names."""
-    if split not in VQAV2_SPLITS:
-        raise ValueError(f"VQAv2 splits are {list(VQAV2_SPLITS)}; got split={split!r}")
-    subtype, image_subtype, annotated = VQAV2_SPLITS[split]
-    if root is None and (questions_file is None or image_root is None):
-        raise ValueError("vqav2 needs root= or questions_file= and image_root= (and annotations_file=)")
-    base = Path(root) if root is not None else None
-    questions_path = Path(questions_file or base / f"v2_OpenEnded_mscoco_{subtype}_questions.json")
-    image_folder = Path(image_root or base) / image_subtype
-    questions_data = expect_type(
-        read_json(questions_path, what="VQAv2 questions file"), dict, where=str(questions_path)
+    questions_path, annotations_path, image_folder = _vqav2_files(
+        split, root, questions_file, annotations_file, image_root
     )
-    if "questions" not in questions_data:
-        raise DataFormatError(f"{questions_path}: missing top-level field 'questions'")
-    questions = expect_type(questions_data["questions"], list, where=f"{questions_path} field 'questions'")
-    annotations: dict[int, dict[str, Any]] | None = None
-    if annotated or annotations_file is not None:
-        annotations_path = Path(annotations_file or base / f"v2_mscoco_{subtype}_annotations.json")
-        annotations = _annotations_by_question(annotations_path)
+    image_subtype = VQAV2_SPLITS[split][1]
+    questions = _read_questions(questions_path)
+    annotations = _annotations_by_question(annotations_path) if annotations_path is not None else None
     reader = RowReader(
-        source=str(questions_path),
-        split=split,
-        on_bad_input=on_bad_input,
-        report=report,
-        check_images=check_images,
+        source=str(questions_path), split=split, on_bad_input=on_bad_input, report=report, check_images=check_images
     )
-    rows: list[dict[str, Any]] = []
-    for row, record in enumerate(questions):
-        try:
-            question_id = reader.require(record, "question_id", row, kind=int)
-            image_id = reader.require(record, "image_id", row, kind=int)
-            question = reader.require(record, "question", row, kind=str)
-            answers, question_type, answer_type, majority = [], "unannotated", "", ""
-            if annotations is not None:
-                annotation = annotations.get(question_id)
-                if annotation is None:
-                    raise reader.bad(row, "missing", f"question_id {question_id} has no annotation")
-                answer_dicts = reader.require(annotation, "answers", f"{row} (annotation)", kind=list)
-                answers = [
-                    str(item.get("answer", "")).strip() for item in answer_dicts if isinstance(item, dict)
-                ]
-                if len(answers) != len(answer_dicts) or not all(answers):
-                    raise reader.bad(row, "missing", "an entry of 'answers' has no 'answer' text")
-                question_type = reader.require(annotation, "question_type", f"{row} (annotation)", kind=str)
-                answer_type = reader.require(annotation, "answer_type", f"{row} (annotation)", kind=str)
-                majority = reader.require(
-                    annotation, "multiple_choice_answer", f"{row} (annotation)", kind=str
-                )
-            file_name = f"COCO_{image_subtype}_{image_id:012d}.jpg"
-            rows.append(
-                {
-                    "image": reader.image(image_folder, file_name, row),
-                    "question": question,
-                    "answers": answers,
-                    "question_type": question_type,
-                    "candidates": [],
-                    "image_id": str(image_id),
-                    "question_id": str(question_id),
-                    "answer_type": answer_type,
-                    "multiple_choice_answer": majority,
-                }
-            )
-        except SkipRow:
-            continue
-    return build_dataset(
-        rows,
-        task="vqa",
-        split=split,
-        extra_features=VQAV2_EXTRA_FEATURES,
-        unique_field="question_id",
-        reader=reader,
-    )
+
+    def convert(record: Any, row: int | str) -> dict[str, Any]:
+        question_id = reader.require(record, "question_id", row, kind=int)
+        image_id = reader.require(record, "image_id", row, kind=int)
+        question = reader.require(record, "question", row, kind=str)
+        fields = UNANNOTATED
+        if annotations is not None:
+            annotation = annotations.get(question_id)
+            if annotation is None:
+                raise reader.bad(row, "missing", f"question_id {question_id} has no annotation")
+            fields = _answer_fields(reader, annotation, row)
+        file_name = f"COCO_{image_subtype}_{image_id:012d}.jpg"
+        return {
+            "image": reader.image(image_folder, file_name, row),
+            "question": question,
+            "answers": list(fields["answers"]),
+            "question_type": fields["question_type"],
+            "candidates": [],
+            "image_id": str(image_id),
+            "question_id": str(question_id),
+            "answer_type": fields["answer_type"],
+            "multiple_choice_answer": fields["multiple_choice_answer"],
+        }
+
+    rows = convert_rows(enumerate(questions), convert)
+    return build_dataset(rows, task="vqa", split=split, extra_features=VQAV2_EXTRA_FEATURES,
+                         unique_field="question_id", reader=reader)

@@ -78,3 +78,17 @@ def test_dual_encoder_saved_before_the_move_loads_with_identical_outputs(in_kit_
     assert isinstance(model, DualEncoderModel)
     torch.testing.assert_close(model.embed_images(images), expected["dual-encoder.embed_images"], rtol=0, atol=1e-6)
     torch.testing.assert_close(model.embed_texts(texts), expected["dual-encoder.embed_texts"], rtol=0, atol=1e-6)
+
+
+def test_folders_saved_before_the_move_load_through_automodel(in_kit_folder):
+    from transformers import AutoModel
+
+    from vljepa.persistence import register_auto_classes
+
+    register_auto_classes()
+    expected = load_file(str(FIXTURE / "expected_outputs.safetensors"))
+    images, queries, texts = fixed_inputs()
+    vljepa_model = AutoModel.from_pretrained(FIXTURE / "vljepa")
+    torch.testing.assert_close(vljepa_model.predict(images, queries), expected["vljepa.predict"], rtol=0, atol=1e-6)
+    dual = AutoModel.from_pretrained(FIXTURE / "dual-encoder")
+    torch.testing.assert_close(dual.embed_texts(texts), expected["dual-encoder.embed_texts"], rtol=0, atol=1e-6)

@@ -156,8 +156,10 @@ def write_json(path: str | Path, data: Any) -> None:
 
 
 def write_run_metadata(run_dir: str | Path, configs: dict[str, Any], *, argv: list[str] | None = None) -> Path:
-    """Write ``config.yaml`` (resolved configs by section) and ``run_info.json`` into ``run_dir``."""
+    """Write ``config.yaml`` (resolved configs by section), ``run_info.json`` and ``packages.txt`` (every installed
+    package's version, see :mod:`jepa_core.environment`) into ``run_dir``."""
     from jepa_core import __version__
+    from jepa_core.environment import environment_info
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -181,6 +183,8 @@ def write_run_metadata(run_dir: str | Path, configs: dict[str, Any], *, argv: li
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "host": platform.node(),
+        # Packages, CPU / GPU and thread counts: what explains a different figure from the same commit and seed.
+        "environment": environment_info(run_dir),
     }
     write_json(run_dir / "run_info.json", info)
     return run_dir

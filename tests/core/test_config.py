@@ -159,3 +159,30 @@ def test_json_mapping_options_parse_alike_in_every_package():
         with pytest.raises(ValueError, match="is not valid JSON"):
             make("{nope")
     assert DataArguments(dataset_kwargs='{"n": 3}').dataset_kwargs == {"n": 3}
+
+
+def test_run_info_records_packages_hardware_and_threads(tmp_path):
+    import hashlib
+    import importlib.metadata
+
+    import torch
+
+    @dataclass
+    class Args:
+        lr: float = field(default=0.1, metadata={"help": "learning rate"})
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        write_run_metadata(tmp_path, {"training": Args()}, argv=["x"])
+    finally:
+        torch.set_num_threads(previous)
+    env = json.loads((tmp_path / "run_info.json").read_text())["environment"]
+    packages = (tmp_path / env["packages_file"]).read_text()
+    assert hashlib.sha256(packages.encode()).hexdigest() == env["packages_sha256"]
+    lines = packages.splitlines()
+    assert len(lines) == env["num_packages"] and lines == sorted(lines, key=lambda line: line.split("==")[0].lower().replace("_", "-"))
+    for name in ("torch", "transformers", "numpy"):
+        assert f"{importlib.metadata.metadata(name)['Name']}=={importlib.metadata.version(name)}" in lines
+    assert env["torch_num_threads"] == 1 and env["cpu"] and env["cpu_count"] >= 1
+    assert env["gpus"] == [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]

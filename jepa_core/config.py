@@ -194,7 +194,7 @@ def _aliases(dataclass_types: Sequence[type]) -> dict[str, str]:
     return aliases
 
 
-def _pop_config_flag(argv: list[str]) -> str | None:
+def pop_config_flag(argv: list[str]) -> str | None:
     """Remove ``--config FILE`` / ``--config=FILE`` from argv; return FILE (None when absent)."""
     found: list[str] = []
     index = 0
@@ -239,7 +239,7 @@ def parse_config(dataclass_types: Sequence[type], argv: Sequence[str] | None = N
     if "config" in _field_names(dataclass_types):
         raise TypeError("a config dataclass may not define a field named 'config' (it is the --config flag)")
     argv = list(argv or [])
-    config_file = _pop_config_flag(argv)
+    config_file = pop_config_flag(argv)
     recipe: dict[str, Any] = {}
     source = "command line"
     if argv and not argv[0].startswith("-"):

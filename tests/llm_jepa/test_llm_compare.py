@@ -232,6 +232,17 @@ def test_main_forwards_unknown_flags_to_training(recipe, tmp_path, fakes, capsys
     assert "# LLM-JEPA vs. baseline" in capsys.readouterr().out
 
 
+def test_main_takes_the_recipe_as_config_flag(recipe, tmp_path, fakes, capsys):
+    from jepa_core.config import ConfigError
+
+    argv = ["--seeds", "2", "--output_dir", str(tmp_path / "cli"), "--config", str(recipe), "--max_steps", "5"]
+    assert compare.main(argv) == 0
+    assert all(argv[0] == str(recipe) for argv in fakes["train"])
+    assert "# LLM-JEPA vs. baseline" in capsys.readouterr().out
+    with pytest.raises(ConfigError, match="two recipes"):
+        compare.main([str(recipe), "--config", str(recipe), "--seeds", "2"])
+
+
 @pytest.mark.parametrize(
     ("recipe_text", "overrides", "message"),
     [

@@ -88,9 +88,8 @@ def run(args: argparse.Namespace) -> dict:
     import torch
 
     from llm_jepa.arguments import JepaObjectiveConfig
-    from llm_jepa.objective import llm_jepa_loss
+    from llm_jepa.objective import jepa_term_scheduled, llm_jepa_loss
     from llm_jepa.packing import LLMJepaCollator
-    from llm_jepa.trainer import jepa_term_scheduled
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -161,3 +162,13 @@ def llm_jepa_loss(
         )
         total = total + config.jepa_loss_weight * jepa_loss
     return LLMJepaOutput(loss=total, lm_loss=lm_loss, jepa_loss=jepa_loss, prediction=prediction, target=target)
+
+
+def jepa_term_scheduled(seed: int, step: int, dropout: float) -> bool:
+    """Whether the JEPA term runs on optimiser step ``step``: a draw seeded by (seed, step) alone, so every
+    process (and a resumed run) makes the same choice; it runs with probability ``1 - dropout``."""
+    if dropout <= 0.0:
+        return True
+    if dropout >= 1.0:
+        return False
+    return random.Random(seed * 1_000_003 + step).random() >= dropout

@@ -27,7 +27,6 @@ import errno
 import json
 import logging
 import os
-import random
 import shutil
 from pathlib import Path
 from typing import Any
@@ -60,7 +59,7 @@ from jepa_core.rundir import atomic_write_text
 from llm_jepa.arguments import LLMJepaTrainingArguments
 from llm_jepa.loading import SavedLLMJepaConfig
 from llm_jepa.model_card import llm_jepa_card_info
-from llm_jepa.objective import LLMJepaOutput, llm_jepa_loss
+from llm_jepa.objective import LLMJepaOutput, jepa_term_scheduled, llm_jepa_loss
 
 logger = logging.getLogger(__name__)
 
@@ -69,16 +68,6 @@ logger = logging.getLogger(__name__)
 STAGING_PREFIX = "_tmp-"
 HUB_IGNORE_PATTERNS = ["_*", f"{PREFIX_CHECKPOINT_DIR}-*", *(f"*{suffix}" for suffix in PICKLE_SUFFIXES)]
 MONITORED_STREAMS = ("jepa_prediction", "jepa_target")
-
-
-def jepa_term_scheduled(seed: int, step: int, dropout: float) -> bool:
-    """Whether the JEPA term runs on optimiser step ``step``: a draw seeded by (seed, step) alone, so every
-    process (and a resumed run) makes the same choice; it runs with probability ``1 - dropout``."""
-    if dropout <= 0.0:
-        return True
-    if dropout >= 1.0:
-        return False
-    return random.Random(seed * 1_000_003 + step).random() >= dropout
 
 
 class _TermAccumulator:

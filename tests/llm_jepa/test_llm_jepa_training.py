@@ -9,9 +9,10 @@ from datasets import Dataset
 
 from llm_jepa.arguments import DataArguments, LLMJepaModelArguments, LLMJepaTrainingArguments
 from llm_jepa.loading import load_for_inference, load_model_for_training
+from llm_jepa.objective import jepa_term_scheduled
 from llm_jepa.packing import LLMJepaCollator
 from llm_jepa.run import train
-from llm_jepa.trainer import LLMJepaTrainer, jepa_term_scheduled
+from llm_jepa.trainer import LLMJepaTrainer
 from llm_jepa.views import ViewTokenizer, tokenize_views_dataset
 
 WORDS = ["dog", "cat", "red", "blue", "circle", "square"]

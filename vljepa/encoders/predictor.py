@@ -33,6 +33,8 @@ import torch
 from torch import nn
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaModel, PreTrainedTokenizerBase
 
+from vljepa.encoders.query_context import QueryContext, attention_mask_format, call_layer
+
 logger = logging.getLogger(__name__)
 
 
@@ -49,96 +51,6 @@ class PredictorOutput:
     embedding: torch.Tensor
     hidden_states: torch.Tensor
     attention_mask: torch.Tensor
-
-
-class QueryContext(nn.Module):
-    """The LM's lower layers run causally over the query alone (frozen), cached per distinct token sequence.
-
-    ``forward(query_ids [B, Q], query_mask [B, Q]) -> [B, Q, hidden]``: for each query, the hidden states after
-    ``len(layers)`` LM layers, exactly as :meth:`run` computes them for that query alone; padded positions
-    hold zeros. The cache keys are the query's token ids, so equal questions share one entry; it holds at
-    most ``max_entries`` queries (oldest dropped first) and is never saved.
-
-    Example::
-
-        >>> context = QueryContext(layers=lm.model.layers[:20], rotary_embedding=lm.model.rotary_emb,
-        ...                        token_embeddings=lm.get_input_embeddings())   # doctest: +SKIP
-        >>> context(ids, mask).shape                                               # [B, Q, 576]
-    """
-
-    def __init__(
-        self,
-        *,
-        layers: nn.ModuleList,
-        rotary_embedding: nn.Module,
-        token_embeddings: nn.Embedding,
-        attention_implementation: str = "sdpa",
-        max_entries: int = 200_000,
-    ) -> None:
-        super().__init__()
-        self.layers = layers
-        self.rotary_embedding = rotary_embedding
-        self.token_embeddings = token_embeddings
-        self.attention_implementation = attention_implementation
-        self.max_entries = max_entries
-        self.requires_grad_(False)
-        self._cache: dict[tuple[int, ...], torch.Tensor] = {}
-
-    def clear_cache(self) -> None:
-        self._cache.clear()
-
-    @torch.no_grad()
-    def run(self, query_ids: torch.Tensor, query_mask: torch.Tensor) -> torch.Tensor:
-        """``[B, Q, hidden]`` states of right-padded queries through every layer (no cache)."""
-        hidden = self.token_embeddings(query_ids)
-        length = hidden.shape[1]
-        position_ids = torch.arange(length, device=hidden.device).unsqueeze(0).expand(hidden.shape[0], -1)
-        position_embeddings = self.rotary_embedding(hidden, position_ids)
-        causal = torch.ones(length, length, dtype=torch.bool, device=hidden.device).tril()
-        allowed = causal[None, None] & query_mask.bool()[:, None, None, :]
-        allowed = allowed | torch.eye(length, dtype=torch.bool, device=hidden.device)[None, None]  # pad rows: no NaN
-        mask = _attention_mask_format(allowed, self.attention_implementation, hidden.dtype)
-        for layer in self.layers:
-            hidden = _call_layer(layer, hidden, mask, position_embeddings, position_ids)
-        return hidden * query_mask.unsqueeze(-1).to(hidden.dtype)
-
-    def forward(self, query_ids: torch.Tensor, query_mask: torch.Tensor) -> torch.Tensor:
-        lengths = query_mask.sum(dim=1).tolist()
-        keys = [tuple(ids[:n].tolist()) for ids, n in zip(query_ids, lengths)]
-        missing = [i for i, key in enumerate(keys) if key and key not in self._cache]  # empty: no states
-        if missing:
-            if len(self._cache) + len(missing) > self.max_entries:
-                for old in list(self._cache)[: len(self._cache) + len(missing) - self.max_entries]:
-                    del self._cache[old]
-            for key in dict.fromkeys(keys[i] for i in missing):
-                # One query at a time, unpadded: its states are a function of the query alone (not of the
-                # batch it first came in), so a resumed run and an uninterrupted one read the same bits.
-                ids = torch.tensor([key], dtype=torch.long, device=query_ids.device)
-                self._cache[key] = self.run(ids, torch.ones_like(ids, dtype=torch.bool))[0].detach()
-        out = torch.zeros(
-            (*query_ids.shape, self.token_embeddings.embedding_dim),
-            dtype=self.token_embeddings.weight.dtype, device=query_ids.device,
-        )
-        for row, (key, n) in enumerate(zip(keys, lengths)):
-            if n:
-                out[row, :n] = self._cache[key].to(out.device, out.dtype)
-        return out
-
-
-def _attention_mask_format(allowed: torch.Tensor, attention_implementation: str, dtype: torch.dtype) -> torch.Tensor:
-    """A boolean ``[B, 1, L, L]`` mask as the attention implementation takes it (sdpa: bool; eager: additive)."""
-    if attention_implementation == "sdpa":
-        return allowed
-    additive = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device)
-    return additive.masked_fill(~allowed, torch.finfo(dtype).min)
-
-
-def _call_layer(layer: nn.Module, hidden, mask, position_embeddings, position_ids) -> torch.Tensor:
-    hidden = layer(
-        hidden, attention_mask=mask, position_embeddings=position_embeddings, position_ids=position_ids,
-        is_causal=False,
-    )
-    return hidden[0] if isinstance(hidden, tuple) else hidden  # older layer conventions return (hidden, ...)
 
 
 class Predictor(nn.Module):
@@ -247,7 +159,7 @@ class Predictor(nn.Module):
         """``[B, 1, L, L]`` bidirectional mask: every position sees every real key, none sees pads."""
         length = key_mask.shape[1]
         allowed = key_mask[:, None, None, :].expand(-1, 1, length, length)
-        return _attention_mask_format(allowed, self.attention_implementation, dtype)
+        return attention_mask_format(allowed, self.attention_implementation, dtype)
 
     def forward(
         self,
@@ -274,7 +186,7 @@ class Predictor(nn.Module):
         position_embeddings = self.rotary_embedding(hidden, position_ids)
         mask = self._attention_mask(key_mask, hidden.dtype)
         for layer in self.layers:
-            hidden = _call_layer(layer, hidden, mask, position_embeddings, position_ids)
+            hidden = call_layer(layer, hidden, mask, position_embeddings, position_ids)
         hidden = self.final_norm(hidden)
         weights = key_mask.to(hidden.dtype).unsqueeze(-1)
         pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)

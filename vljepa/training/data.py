@@ -317,3 +317,41 @@ class MicroBatches(torch.utils.data.Dataset):
                 images.append(decode_image(source, on_bad_input="error", context=context))
             item["pixel_values"] = self.preprocess(images)
         return item
+
+
+def fill_target_memo(
+    model, stages: list, micro_counts: list[int], *, seed: int, global_batch_size: int, dual_encoder: bool
+) -> int:
+    """Encode every target text of the run once, in a fixed order, before the first step; return the
+    Y-encoder's memo size as it was (restored after training).
+
+    A frozen Y-encoder memoises the embedding of each text the first time it meets it, and those numbers
+    depend on the batch the text came in (its padding and shape change the kernels' rounding, ~1e-7). A
+    resumed run starts with an empty memo mid-stage, so it met texts in other batches than the run it
+    continues and its weights drifted (by up to 8e-4 on the default recipe). Filled here from the data
+    order (a pure function of the seed) in sorted chunks, the memo holds the same bits in both runs.
+    """
+    y_encoder = model.y_encoder
+    memo_size = y_encoder.memo_size
+    if not y_encoder.frozen or memo_size == 0:
+        return memo_size  # a trained Y-encoder does not memoise while training
+    pairs = [
+        pair for index, (stage, count) in enumerate(zip(stages, micro_counts))
+        for pair in trained_pairs(stage, seed=seed, stage_index=index, micro_batches=count,
+                                  global_batch_size=global_batch_size)
+    ]  # fmt: skip
+    queries, targets = [query for query, _ in pairs], [target for _, target in pairs]
+    if dual_encoder:
+        targets = model.compose(queries, targets)  # the dual encoder embeds "question answer" texts
+    texts = sorted(set(targets))
+    if len(texts) > memo_size:
+        logger.info("%d distinct target texts exceed the Y-encoder memo (%d): not memoised while training, "
+                    "so that a resumed run computes them as the uninterrupted one does", len(texts), memo_size)
+        y_encoder.memo_size = 0
+        return memo_size
+    y_encoder.memo_size = memo_size + len(texts)  # evaluation texts cannot evict the training ones
+    with torch.no_grad():
+        for start in range(0, len(texts), 256):
+            y_encoder.base_embeddings(texts[start : start + 256])
+    logger.info("Y-encoder: memoised the %d distinct target texts of the run", len(texts))
+    return memo_size

@@ -52,8 +52,8 @@ from vljepa.training.data import (
     MicroBatches,
     build_feature_table,
     decode_stage_images,
+    fill_target_memo,
     load_stages,
-    trained_pairs,
 )
 from vljepa.training.feature_cache import FeatureCache
 from vljepa.training.sharding import check_sharded_run, configure_backend
@@ -215,7 +215,11 @@ class VLJEPATrainer:
         accelerator.register_for_checkpointing(scheduler)
         unwrapped = accelerator.unwrap_model(model)
         self.checkpoints.skip_frozen_weights(unwrapped.frozen_prefixes())
-        memo_size = self._fill_target_memo(unwrapped, stages, micro_counts)
+        memo_size = fill_target_memo(
+            unwrapped, stages, micro_counts, seed=args.seed,
+            global_batch_size=args.per_device_train_batch_size * accelerator.num_processes,
+            dual_encoder=self.model_args.model_kind == "dual_encoder",
+        )
         self._maybe_resume()
         if args.trackers:
             flat = redact_config({**config_to_dict(self.model_args), **config_to_dict(args)})
@@ -309,42 +313,6 @@ class VLJEPATrainer:
             )  # fmt: skip
         logger.info("Feature table %s (%.1f MB)", tuple(table.shape), table.numel() * 4 / 2**20)
         return table
-
-    def _fill_target_memo(self, model, stages: list, micro_counts: list[int]) -> int:
-        """Encode every target text of the run once, in a fixed order, before the first step; return the
-        Y-encoder's memo size as it was (restored after training).
-
-        A frozen Y-encoder memoises the embedding of each text the first time it meets it, and those numbers
-        depend on the batch the text came in (its padding and shape change the kernels' rounding, ~1e-7). A
-        resumed run starts with an empty memo mid-stage, so it met texts in other batches than the run it
-        continues and its weights drifted (by up to 8e-4 on the default recipe). Filled here from the data
-        order (a pure function of the seed) in sorted chunks, the memo holds the same bits in both runs.
-        """
-        y_encoder = model.y_encoder
-        memo_size = y_encoder.memo_size
-        if not y_encoder.frozen or memo_size == 0:
-            return memo_size  # a trained Y-encoder does not memoise while training
-        global_batch = self.args.per_device_train_batch_size * self.accelerator.num_processes
-        pairs = [
-            pair for index, (stage, count) in enumerate(zip(stages, micro_counts))
-            for pair in trained_pairs(stage, seed=self.args.seed, stage_index=index, micro_batches=count,
-                                      global_batch_size=global_batch)
-        ]  # fmt: skip
-        queries, targets = [query for query, _ in pairs], [target for _, target in pairs]
-        if self.model_args.model_kind == "dual_encoder":
-            targets = model.compose(queries, targets)  # the dual encoder embeds "question answer" texts
-        texts = sorted(set(targets))
-        if len(texts) > memo_size:
-            logger.info("%d distinct target texts exceed the Y-encoder memo (%d): not memoised while training, "
-                        "so that a resumed run computes them as the uninterrupted one does", len(texts), memo_size)
-            y_encoder.memo_size = 0
-            return memo_size
-        y_encoder.memo_size = memo_size + len(texts)  # evaluation texts cannot evict the training ones
-        with torch.no_grad():
-            for start in range(0, len(texts), 256):
-                y_encoder.base_embeddings(texts[start : start + 256])
-        logger.info("Y-encoder: memoised the %d distinct target texts of the run", len(texts))
-        return memo_size
 
     def _micro_batch_counts(self, stages: list) -> list[int]:
         """Micro-batches per stage, rounded down to whole optimizer steps."""

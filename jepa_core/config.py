@@ -215,6 +215,16 @@ def pop_config_flag(argv: list[str]) -> str | None:
     return found[0] if found else None
 
 
+def recipe_first(argv: list[str]) -> list[str]:
+    """argv with a ``--config FILE`` recipe moved to the front (where a positional recipe goes)."""
+    config_file = pop_config_flag(argv)
+    if config_file is None:
+        return argv
+    if argv and not argv[0].startswith("-"):
+        raise ConfigError(f"two recipes: {argv[0]!r} (first argument) and --config {config_file!r}; give one")
+    return [config_file, *argv]
+
+
 def _group_help(parser: argparse.ArgumentParser, dataclass_types: Sequence[type]) -> None:
     """Move each dataclass's flags into an argument group titled after it, so ``--help`` reads by concept."""
     default_group = parser._optionals  # argparse's "options" group, where HfArgumentParser puts the flags
@@ -238,14 +248,10 @@ def parse_config(dataclass_types: Sequence[type], argv: Sequence[str] | None = N
 
     if "config" in _field_names(dataclass_types):
         raise TypeError("a config dataclass may not define a field named 'config' (it is the --config flag)")
-    argv = list(argv or [])
-    config_file = pop_config_flag(argv)
+    argv = recipe_first(list(argv or []))
     recipe: dict[str, Any] = {}
     source = "command line"
-    if argv and not argv[0].startswith("-"):
-        if config_file is not None:
-            raise ConfigError(f"two recipes: {argv[0]!r} (first argument) and --config {config_file!r}; give one")
-        config_file = argv.pop(0)
+    config_file = argv.pop(0) if argv and not argv[0].startswith("-") else None
     if config_file is not None:
         source = config_file
         recipe = load_recipe(source)

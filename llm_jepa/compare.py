@@ -399,18 +399,12 @@ def run_comparison(recipe: str, overrides: list[str], args: CompareArguments) ->
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``llm-jepa compare RECIPE --seeds N [--output_dir DIR] [--field value ...]``; prints comparison.md.
-
     The recipe may also be given as ``--config RECIPE`` (as for ``llm-jepa train``)."""
     from transformers import HfArgumentParser
 
-    from jepa_core.config import ConfigError, pop_config_flag
+    from jepa_core.config import recipe_first
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    config_file = pop_config_flag(argv)
-    if config_file is not None:
-        if argv and not argv[0].startswith("-"):
-            raise ConfigError(f"two recipes: {argv[0]!r} (first argument) and --config {config_file!r}; give one")
-        argv.insert(0, config_file)
+    argv = recipe_first(list(sys.argv[1:] if argv is None else argv))
     if not argv or argv[0].startswith("-"):
         print(
             "usage: llm-jepa compare (RECIPE.yaml | --config RECIPE.yaml) (--seeds N | --seed_list S1,S2,...) [--output_dir DIR] "

@@ -113,6 +113,7 @@ def test_registry_names_and_loaders():
         "pope",
         "tallyqa",
         "folder",
+        "hub",
     }
     assert set(list_vl_datasets()) == expected
     for name in expected:

@@ -115,6 +115,12 @@ for _name, _task, _loader, _description in (
         "vljepa.data.adapters.folder:load_image_folder",
         "an image folder with metadata.jsonl or metadata.csv",
     ),
+    (
+        "hub",
+        "captioning or vqa",
+        "vljepa.data.adapters.hub:load_hub_dataset",
+        "any datasets.load_dataset source (a Hub id, or imagefolder with data_dir) with named columns",
+    ),
 ):
     register_vl_dataset(_name, task=_task, loader=_loader, description=_description)
 

@@ -65,3 +65,18 @@ def test_in_memory_hub_dataset_through_load_dataset(tmp_path, monkeypatch):
                              image_column="img")
     assert calls == [("me/captions", None, {"data_dir": None, "split": "test", "revision": "abc"})]
     assert loaded["captions"] == [["one", "two"]] and loaded["image_id"] == ["test-0"]
+
+
+def test_bad_images_meet_the_same_policy_as_the_folder_adapter(tmp_path):
+    from bad_images import BAD
+    from test_bad_images_training import captioned_folder
+
+    from vljepa.data.images import ImageLoader
+    from vljepa.training.data import caption_stage, decode_stage_images
+
+    root = captioned_folder(tmp_path / "data", good=2)
+    dataset = load_vl_dataset("hub", split="train", path="imagefolder", data_dir=str(root), task="captioning")
+    stage = caption_stage(dataset, epochs=1, source="hub[train]")
+    loader = ImageLoader(on_bad_input="skip")
+    decode_stage_images(stage, loader)
+    assert dict(loader.report.counts) == {reason: 1 for reason in BAD.values()}

@@ -16,10 +16,14 @@ How the query enters the stack (``query_context``):
 
 * ``"embeddings"``: the LM's raw token embeddings (no language model reads the query before the trainable
   layers; the v0.1 behaviour);
-* ``"lm_prefix"``: the LM's own layers ``[0, first)`` below the predictor run over the query *alone*, causal
-  and frozen, exactly as the LM was trained (:class:`QueryContext`); the trainable layers then read
-  contextualised query states at the depth they were pretrained to read. Frozen and deterministic, so the
-  states are cached per distinct query and cost nothing after the first time a question is seen.
+* ``"lm_prefix"``: the states of the LM's own first layers, run over the query *alone*, causal and frozen,
+  exactly as the LM was trained (:class:`~vljepa.encoders.query_context.QueryContext`), through a LayerNorm +
+  linear projection (contextual states carry a few huge attention-sink activations). Frozen and
+  deterministic, so the states are cached per distinct query and cost nothing after the first time;
+* ``"lm_residual"``: raw token embeddings *plus* that projection, zero-initialised, so training starts from
+  the ``"embeddings"`` predictor and learns how much of the LM's reading of the question to use. On easy-VQA
+  ``"lm_prefix"`` learned to answer yes/no questions from the question alone (the answer prior) and never
+  from the image within our budgets, while ``"lm_residual"`` did; BENCHMARKS.md has the measurements.
 """
 
 from __future__ import annotations

@@ -177,6 +177,11 @@ rows = colour_vqa_dataset(9)
 metrics = run_vqa(ColourModel(), rows, output_dir=sys.argv[1], batch_size=2, accelerator=accelerator)
 with open(f"{sys.argv[1]}.rank{accelerator.process_index}.json", "w") as handle:
     json.dump({"metrics": metrics, "num_processes": accelerator.num_processes}, handle)
+# Leave together: a rank that exits while the other is still inside a gloo collective aborts
+# ("terminate called without an active exception"; seen once in a fresh-clone CI run).
+accelerator.wait_for_everyone()
+import torch.distributed
+torch.distributed.destroy_process_group()
 """
 
 

@@ -37,6 +37,7 @@ def test_every_recipe_parses_and_builds_with_tiny_stand_ins(recipe, tiny_clip, t
     tiny = dataclasses.replace(
         model_args, x_encoder_id=str(tiny_clip), x_encoder_processor_overrides="{}", predictor_model_id=str(tiny_llama3),
         predictor_first_layer=None, predictor_num_layers=1, y_encoder_id=str(vl_tiny_st),
+        predictor_query_context_layers=None,  # the tiny LM has 2 layers: a context reads the one below the predictor
     )  # fmt: skip
     model = build_model(tiny)
     out = model(images=[Image.new("RGB", (32, 32), "red")] * 2, queries=["", "what?"], targets=["a", "b"])

@@ -156,21 +156,15 @@ from vljepa.cli import main  # noqa: E402
 sys.exit(main(sys.argv[3:]))
 """
 
-
-@pytest.mark.slow
-def test_sigkill_mid_save_then_resume_is_bit_identical(tmp_path, models):
-    """`vljepa train` killed (SIGKILL) while writing step 4, after step 3 was complete, resumes from step 3 and
-    ends with the same tensors, bit for bit, as an uninterrupted run (same seed, same data order)."""
-    assert main(fast_argv(tmp_path, models, out="uninterrupted")) == 0
-
+def sigkill_while_writing(tmp_path: Path, staging_name: str, argv: list[str], *, timeout_s: float) -> None:
+    """Run ``vljepa train argv`` in a subprocess, pause it while it writes ``staging_name``, then SIGKILL it."""
     script, paused = tmp_path / "killable.py", tmp_path / "paused"
     script.write_text(KILLABLE)
-    argv = fast_argv(tmp_path, models, out="killed")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen([sys.executable, str(script), ".tmp-step-0000004", str(paused), *argv], cwd=ROOT,
+    process = subprocess.Popen([sys.executable, str(script), staging_name, str(paused), *argv], cwd=ROOT,
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + timeout_s
         while not paused.exists() and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert paused.exists(), process.stderr.read()[-3000:] if process.poll() is not None else "timed out"
@@ -180,6 +174,17 @@ def test_sigkill_mid_save_then_resume_is_bit_identical(tmp_path, models):
         process.wait()
         process.stderr.close()
     assert process.returncode == -signal.SIGKILL
+
+
+
+@pytest.mark.slow
+def test_sigkill_mid_save_then_resume_is_bit_identical(tmp_path, models):
+    """`vljepa train` killed (SIGKILL) while writing step 4, after step 3 was complete, resumes from step 3 and
+    ends with the same tensors, bit for bit, as an uninterrupted run (same seed, same data order)."""
+    assert main(fast_argv(tmp_path, models, out="uninterrupted")) == 0
+
+    argv = fast_argv(tmp_path, models, out="killed")
+    sigkill_while_writing(tmp_path, ".tmp-step-0000004", argv, timeout_s=120)
     checkpoints = tmp_path / "killed" / "checkpoints"
     assert [c.name for c in complete_checkpoints(checkpoints)] == ["step-0000001", "step-0000002", "step-0000003"]
     leftover = checkpoints / ".tmp-step-0000004"

@@ -8,15 +8,10 @@ trainer filled that memo up front, a run killed in the question stage and resume
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-from test_vljepa_fault_tolerance import KILLABLE, assert_same_tensors, tensors
+from test_vljepa_fault_tolerance import assert_same_tensors, sigkill_while_writing, tensors
 
 from vljepa.cli import main
 from vljepa.training.checkpointing import complete_checkpoints
@@ -39,23 +34,9 @@ def short_default_recipe(tmp_path: Path, out: str) -> list[str]:
 def test_default_recipe_killed_in_the_question_stage_resumes_bit_identically(tmp_path):
     assert main(short_default_recipe(tmp_path, "uninterrupted")) == 0
 
-    script, paused = tmp_path / "killable.py", tmp_path / "paused"
-    script.write_text(KILLABLE)
-    argv = short_default_recipe(tmp_path, "killed")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     # SIGKILL while step 21 is being written: steps 1-15 are captions, 16-30 questions.
-    process = subprocess.Popen([sys.executable, str(script), ".tmp-step-0000021", str(paused), *argv], cwd=ROOT,
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 180
-        while not paused.exists() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert paused.exists(), process.stderr.read()[-3000:] if process.poll() is not None else "timed out"
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        process.kill()
-        process.wait()
-        process.stderr.close()
+    argv = short_default_recipe(tmp_path, "killed")
+    sigkill_while_writing(tmp_path, ".tmp-step-0000021", argv, timeout_s=180)
     checkpoints = tmp_path / "killed" / "checkpoints"
     assert complete_checkpoints(checkpoints)[-1].name == "step-0000018"
 

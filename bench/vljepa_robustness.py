@@ -2,7 +2,7 @@
 
     HF_HUB_OFFLINE=1 .venv/bin/python -m bench.vljepa_robustness runs/vljepa/model runs/dual-encoder/model
     HF_HUB_OFFLINE=1 .venv/bin/python -m bench.vljepa_robustness MODEL --max_samples 500     # a quick look
-    HF_HUB_OFFLINE=1 .venv/bin/python -m bench.vljepa_robustness SCENES_MODEL --retrieval   # scenes captions
+    HF_HUB_OFFLINE=1 .venv/bin/python -m bench.vljepa_robustness SCENES_MODEL --retrieval --no-vqa   # scenes captions
 
 For each model folder (VL-JEPA or the dual-encoder baseline: anything ``vljepa eval`` loads) this runs
 ``vljepa eval --task vqa`` on the easy-VQA test set and on ``easyvqa-reworded`` (the same test images, the
@@ -43,6 +43,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--batch_size", type=int, default=128)
     parser.add_argument("--retrieval", action="store_true", help="also scenes vs scenes-reworded retrieval")
+    parser.add_argument(
+        "--vqa", action=argparse.BooleanOptionalAction, default=True,
+        help="the easy-VQA sets (--no-vqa for a scenes-only model with --retrieval)",
+    )  # fmt: skip
     parser.add_argument("--scenes_images", type=int, default=1000, help="test scenes for --retrieval")
     parser.add_argument("--rerun", action="store_true", help="re-evaluate even where metrics.json exists")
     args = parser.parse_args(argv)
@@ -119,11 +123,12 @@ def main(argv: list[str] | None = None) -> Path:
     for name, model in zip(names, args.models):
         folder = args.output_dir / name.replace("/", "_")
         per_model = results.setdefault(name, {})
-        for dataset in VQA_SETS:
-            per_model[dataset] = evaluate(model, "vqa", dataset, folder / dataset, args, {})
-        per_model["easyvqa"]["yes_no_answered_yes_no"] = yes_no_share(
-            folder / "easyvqa" / "predictions.jsonl"
-        )
+        if args.vqa:
+            for dataset in VQA_SETS:
+                per_model[dataset] = evaluate(model, "vqa", dataset, folder / dataset, args, {})
+            per_model["easyvqa"]["yes_no_answered_yes_no"] = yes_no_share(
+                folder / "easyvqa" / "predictions.jsonl"
+            )
         if args.retrieval:
             for dataset in RETRIEVAL_SETS:
                 kwargs = {"num_images": args.scenes_images}
@@ -131,13 +136,18 @@ def main(argv: list[str] | None = None) -> Path:
     samples = "all rows" if args.max_samples is None else f"the first {args.max_samples} rows of each set"
     report = args.output_dir / "robustness.md"
     report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text(
-        "# Questions in other words\n\n"
-        f"VQA with the 13 easy-VQA answers as candidates, on {samples}; `easyvqa-reworded` asks the test questions "
-        "in wordings that training never uses (vljepa/data/reworded.py).\n\n"
-        + robustness_table(results)
-        + "\n"
-    )
+    intro = []
+    if args.vqa:
+        intro.append(
+            f"VQA with the 13 easy-VQA answers as candidates, on {samples}; `easyvqa-reworded` asks the test "
+            "questions in wordings that training never uses (vljepa/data/reworded.py)."
+        )
+    if args.retrieval:
+        intro.append(
+            f"Retrieval on {args.scenes_images} generated test scenes: `scenes` with captions in the training "
+            "style, `scenes-reworded` with the same facts in other words (vljepa/data/scene_captions_reworded.py)."
+        )
+    report.write_text("# In other words\n\n" + "\n\n".join(intro) + "\n\n" + robustness_table(results) + "\n")
     print(report.read_text())
     return report
 

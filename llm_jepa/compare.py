@@ -27,7 +27,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +39,9 @@ from eval.paired_stats import (
     paired_tests,
 )
 from jepa_core.config import parse_json_mapping
+from llm_jepa.compare_report import render_markdown
 from llm_jepa.evaluate import evaluate_model, is_score, load_eval_dataset
-from llm_jepa.pairing import SCORING_TITLES, example_statistics, read_predictions, training_curve
+from llm_jepa.pairing import example_statistics, read_predictions, training_curve
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +86,14 @@ class CompareArguments:
         default=DEFAULT_BOOTSTRAP_SEED, metadata={"help": "Seed of the bootstrap resampling (fixed: reruns agree)."}
     )
     max_new_tokens: int = field(default=128, metadata={"help": "Longest generated answer, in tokens."})
+    baseline_from: str | None = field(
+        default=None,
+        metadata={
+            "help": "Root of a finished comparison whose baseline runs (same seeds, same scoring options) are "
+            "reused instead of training the baseline again: for ablations of settings the JEPA term reads. "
+            "The report lists every training field in which the reused baseline differs from this one's."
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.seeds is None:
@@ -185,105 +194,6 @@ def compare_runs(baseline: Sequence[dict[str, Any]], treatment: Sequence[dict[st
     return metrics
 
 
-# ---------------------------------------------------------------------------------------------- reports
-
-
-def _fmt(value: float | None, digits: int = 4) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def _mean_std(mean: float, std: float | None) -> str:
-    return f"{mean:.4f}" if std is None else f"{mean:.4f} ± {std:.4f}"
-
-
-def render_markdown(report: dict[str, Any]) -> str:
-    """``comparison.md``: the summary table, the caveats and the per-seed values."""
-    seeds, metrics = report["seeds"], report["metrics"]
-    n = len(seeds)
-    header = (
-        f"Seeds {', '.join(map(str, seeds))} (N={n}); both arms use the same seed. Baseline: the same "
-        f"recipe with `jepa_loss_weight=0`. Evaluated on split `{report['eval_split']}` of "
-        f"`{report['dataset']}`. Training overrides: `{' '.join(report['overrides']) or 'none'}`."
-    )
-    lines = [
-        f"# LLM-JEPA vs. baseline: `{report['recipe']}`",
-        "",
-        header,
-        "",
-        *render_example_section(report["examples"], report.get("options", {})),
-        "## Per-seed accuracy: mean ± std over seeds, paired tests across seeds",
-        "",
-        "| metric | baseline (mean ± std) | LLM-JEPA (mean ± std) | difference | paired t p | Holm "
-        + "| Wilcoxon p | Holm |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for name, row in metrics.items():
-        lines.append(
-            f"| {name} | {_mean_std(row['baseline_mean'], row['baseline_std'])} | "
-            f"{_mean_std(row['llm_jepa_mean'], row['llm_jepa_std'])} | {row['mean_difference']:+.4f} | "
-            f"{_fmt(row['t_test_p'])} | {_fmt(row['t_test_p_holm'])} | {_fmt(row['wilcoxon_p'])} | "
-            f"{_fmt(row['wilcoxon_p_holm'])} |"
-        )
-    power = (
-        f"- With N={n} seeds these tests have low power: the smallest two-sided Wilcoxon p-value possible "
-        f"is 2/2^N = {2 / 2**n:.4f}, and the t-test assumes normally distributed differences."
-    )
-    holm = (
-        f"- Holm columns correct for testing {len(metrics)} metrics at once. A gain that is significant only "
-        "before the correction is not evidence of an improvement."
-    )
-    lines += ["", "Notes:", "", power, holm]
-    lines += [f"- {name}: {note}" for name, row in metrics.items() for note in row["notes"]]
-    lines += ["", "## Per-seed values", "", "| metric | seed | baseline | LLM-JEPA |", "|---|---|---|---|"]
-    for name, row in metrics.items():
-        for seed, base, treat in zip(seeds, row["baseline"], row["llm_jepa"]):
-            lines.append(f"| {name} | {seed} | {base:.4f} | {treat:.4f} |")
-    if report.get("plot"):
-        lines += ["", "## Training curves", "", f"![LM loss per step of both arms]({report['plot']})", ""]
-        lines.append(
-            "Training LM loss per optimizer step (thin: one seed, thick: the mean). Accuracy is measured once, "
-            "after training; no per-step accuracy is logged."
-        )
-    return "\n".join(lines) + "\n"
-
-
-def render_example_section(examples: dict[str, Any], options: dict[str, Any]) -> list[str]:
-    """The per-example table: both scorings, pooled discordant pairs, McNemar's exact p, bootstrap CI."""
-    lines = [
-        "## Per-example paired statistics (both arms on the same seed and test item)",
-        "",
-        (
-            "| scoring | pairs (seeds x items) | baseline acc | LLM-JEPA acc | difference [95% CI] | both right "
-            "| only baseline (b) | only LLM-JEPA (c) | McNemar exact p |"
-        ),
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for scoring, row in examples.items():
-        ci = row["bootstrap"]
-        lines.append(
-            f"| {SCORING_TITLES[scoring]} | {row['num_pairs']} ({row['num_pairs'] // row['num_items']} x "
-            f"{row['num_items']}) | {row['baseline_accuracy']:.4f} | {row['llm_jepa_accuracy']:.4f} | "
-            f"{ci['difference']:+.4f} [{ci['low']:+.4f}, {ci['high']:+.4f}] | {row['both_correct']} | "
-            f"{row['baseline_only']} | {row['treatment_only']} | {row['mcnemar_p']:.4g} |"
-        )
-    any_row = next(iter(examples.values()))["bootstrap"]
-    lines += [
-        "",
-        (
-            "- McNemar: two-sided exact binomial test of c against b, the discordant (seed, item) pairs pooled "
-            "over seeds. Pairs of one item under different seeds are not independent, so this p-value is "
-            "optimistic when the same items are hard or easy on every seed; the bootstrap keeps that correlation."
-        ),
-        (
-            f"- Bootstrap: {any_row['num_resamples']} resamples of the test items (each drawn item keeps all its "
-            f"seeds), percentile {any_row['confidence']:.0%} interval, numpy seed {any_row['seed']}."
-        ),
-        "- Two scorings are compared, so read the p-values against alpha / 2 (Bonferroni) for a joint claim.",
-        "",
-    ]
-    return lines
-
-
 # ---------------------------------------------------------------------------------------------- runs
 
 
@@ -331,13 +241,57 @@ def run_arm(argv: list[str], run_dir: Path, dataset: Any, args: CompareArguments
     return metrics
 
 
-def plot_training_curves(root: Path, seeds: Sequence[int], name: str = "loss_vs_step.png") -> str | None:
+def arm_dir(root: Path, seed: int, arm: str, args: CompareArguments) -> Path:
+    """Where one arm of one seed is trained (or, with ``baseline_from``, where its baseline is reused from)."""
+    if arm == "baseline" and args.baseline_from:
+        return Path(args.baseline_from) / f"seed-{seed}" / arm
+    return root / f"seed-{seed}" / arm
+
+
+def _training_fields(argv: list[str]) -> dict[str, Any]:
+    from llm_jepa.run import parse_training_config
+
+    values: dict[str, Any] = {}
+    for config in parse_training_config(argv):
+        values.update({item.name: getattr(config, item.name) for item in fields(config)})
+    ignored = ("output_dir", "logging_dir", "run_name", "hub_model_id")
+    return {key: value for key, value in values.items() if key not in ignored}
+
+
+def reuse_baseline(recipe: str, overrides: list[str], seed: int, run_dir: Path) -> tuple[dict, dict]:
+    """A finished baseline run of another comparison: its metrics, and the fields where it differs from the
+    baseline this comparison would train (``{field: [reused, this comparison's]}``)."""
+    record_file = run_dir / "compare_run.json"
+    if not record_file.is_file():
+        raise FileNotFoundError(
+            f"baseline_from: {run_dir} has no finished baseline ({record_file.name} missing) for seed {seed}; "
+            "finish that comparison for these seeds first, or drop --baseline_from"
+        )
+    record = json.loads(record_file.read_text())
+    reused = _training_fields(record["argv"])
+    wanted = _training_fields(_arm_argv(recipe, overrides, "baseline", seed, run_dir))
+    differences = {
+        key: [str(reused.get(key)), str(wanted.get(key))]
+        for key in sorted(set(reused) | set(wanted))
+        if reused.get(key) != wanted.get(key)
+    }
+    logger.info("seed %d: reusing the baseline in %s (differs in %s)", seed, run_dir, sorted(differences) or "nothing")
+    return record["metrics"], differences
+
+
+def plot_training_curves(
+    root: Path, seeds: Sequence[int], name: str = "loss_vs_step.png", args: CompareArguments | None = None
+) -> str | None:
     """``loss_vs_step.png``: both arms' LM loss per logged step (each seed thin, the mean thick); the file
     name, or None when no run logged its ``lm_loss`` in ``trainer_state.json`` (set ``logging_steps``)."""
     from eval.plots import plot_step_curves
 
     curves = {
-        ARM_TITLES[arm]: [c for seed in seeds if (c := training_curve(root / f"seed-{seed}" / arm)) is not None]
+        ARM_TITLES[arm]: [
+            c for seed in seeds
+            if (c := training_curve(arm_dir(root, seed, arm, args) if args else root / f"seed-{seed}" / arm))
+            is not None
+        ]
         for arm in ARMS
     }
     if not any(curves.values()):
@@ -365,9 +319,14 @@ def run_comparison(recipe: str, overrides: list[str], args: CompareArguments) ->
     dataset = load_eval_dataset(source, args.eval_split, options, args.eval_limit)
     seeds = args.seed_values()
     runs: dict[str, list[dict[str, Any]]] = {arm: [] for arm in ARMS}
+    baseline_differences: dict[str, dict] = {}
     for seed in seeds:
         for arm in ARMS:
-            run_dir = root / f"seed-{seed}" / arm
+            run_dir = arm_dir(root, seed, arm, args)
+            if arm == "baseline" and args.baseline_from:
+                metrics, baseline_differences[str(seed)] = reuse_baseline(recipe, overrides, seed, run_dir)
+                runs[arm].append(metrics)
+                continue
             logger.info("seed %d: training %s in %s", seed, ARM_TITLES[arm], run_dir)
             runs[arm].append(
                 run_arm(_arm_argv(recipe, overrides, arm, seed, run_dir), run_dir, dataset, args)
@@ -383,14 +342,16 @@ def run_comparison(recipe: str, overrides: list[str], args: CompareArguments) ->
         "metrics": compare_runs(runs["baseline"], runs["llm_jepa"]),
         "examples": example_statistics(
             *(
-                [read_predictions(root / f"seed-{seed}" / arm / "eval" / "predictions.jsonl") for seed in seeds]
+                [read_predictions(arm_dir(root, seed, arm, args) / "eval" / "predictions.jsonl") for seed in seeds]
                 for arm in ARMS
             ),
             seeds,
             num_resamples=args.bootstrap_resamples,
             bootstrap_seed=args.bootstrap_seed,
         ),
-        "plot": plot_training_curves(root, seeds),
+        "plot": plot_training_curves(root, seeds, args=args),
+        "baseline_from": args.baseline_from,
+        "baseline_differences": baseline_differences,
     }
     write_json(root / "comparison.json", report)
     atomic_write_text(root / "comparison.md", render_markdown(report))

@@ -13,13 +13,13 @@ from transformers import PreTrainedConfig
 
 LossType = Literal["infonce", "cosine", "l2"]
 PredictorType = Literal["pretrained_lm", "fresh"]
-QueryContext = Literal["embeddings", "lm_prefix", "lm_residual"]
+QueryContext = Literal["embeddings", "lm_prefix", "lm_residual", "lm_residual_normed"]
 VisualProjection = Literal["linear", "mlp"]
 TokenSelection = Literal["patch", "all"]
 
 _LOSS_TYPES = ("infonce", "cosine", "l2")
 _PREDICTOR_TYPES = ("pretrained_lm", "fresh")
-_QUERY_CONTEXTS = ("embeddings", "lm_prefix", "lm_residual")
+_QUERY_CONTEXTS = ("embeddings", "lm_prefix", "lm_residual", "lm_residual_normed")
 _VISUAL_PROJECTIONS = ("linear", "mlp")
 _TOKEN_SELECTIONS = ("patch", "all")
 
@@ -111,11 +111,13 @@ class VLJEPAConfig(PreTrainedConfig):
                   "models); 'lm_prefix' (the states of the LM's first predictor_query_context_layers layers, run "
                   "over the query alone, causal and frozen as pretrained, cached per distinct query, through a "
                   "LayerNorm + linear projection); 'lm_residual' (raw token embeddings plus that projection, "
-                  "zero-initialised, so training starts from the 'embeddings' model)."},
+                  "zero-initialised, so training starts from the 'embeddings' model); 'lm_residual_normed' "
+                  "(lm_residual with each query token rescaled to the token embeddings' RMS, so the context "
+                  "cannot grow large enough to drown what the predictor layers compute from the image)."},
     )
     predictor_query_context_layers: int | None = field(
         default=None,
-        metadata={"help": "How many of the LM's layers read the query for 'lm_prefix' / 'lm_residual' (None: "
+        metadata={"help": "How many of the LM's layers read the query for the 'lm_*' query contexts (None: "
                   "predictor_first_layer, i.e. every layer below a pretrained predictor)."},
     )
     train_query_embeddings: bool = field(

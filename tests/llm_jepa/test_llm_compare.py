@@ -213,6 +213,28 @@ def test_finished_runs_are_reused(recipe, tmp_path, fakes, monkeypatch):
         run_comparison(str(recipe), ["--max_steps", "3"], args)
 
 
+def test_an_ablation_reuses_the_baseline_of_a_finished_comparison(recipe, tmp_path, fakes):
+    main_args = CompareArguments(seeds=2, output_dir=str(tmp_path / "main"))
+    main = run_comparison(str(recipe), [], main_args)
+    trained_before = len(fakes["train"])
+    ablation_args = CompareArguments(
+        seeds=2, output_dir=str(tmp_path / "k3"), baseline_from=str(tmp_path / "main")
+    )
+    report = run_comparison(str(recipe), ["--num_pred_tokens", "3"], ablation_args)
+    trained = fakes["train"][trained_before:]
+    assert len(trained) == 2 and all("--jepa_loss_weight" not in argv for argv in trained)  # LLM-JEPA arms only
+    assert report["runs"]["baseline"] == main["runs"]["baseline"]
+    # the reused baseline trained with k = 1 (the default); this comparison's baseline would have k = 3
+    expected = {"num_pred_tokens": ["1", "3"]}
+    assert report["baseline_differences"] == {"1": expected, "2": expected}
+    assert "reused from" in (tmp_path / "k3" / "comparison.md").read_text()
+    assert "`num_pred_tokens`" in (tmp_path / "k3" / "comparison.md").read_text()
+    assert report["examples"]["semantic"]["baseline_only"] == 0  # read from the reused baseline's predictions
+    missing = CompareArguments(seeds=3, output_dir=str(tmp_path / "k0"), baseline_from=str(tmp_path / "main"))
+    with pytest.raises(FileNotFoundError, match="no finished baseline .* seed 3"):
+        run_comparison(str(recipe), ["--num_pred_tokens", "0"], missing)
+
+
 def test_main_forwards_unknown_flags_to_training(recipe, tmp_path, fakes, capsys):
     code = compare.main(
         [

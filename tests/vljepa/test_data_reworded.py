@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from vljepa.data.paraphrase import load_easyvqa_paraphrased, paraphrase_question
+from vljepa.data.easyvqa import ImageFacts
+from vljepa.data.paraphrase import balance_presence_question, load_easyvqa_paraphrased, paraphrase_question
 from vljepa.data.paraphrase_grammar import PARAPHRASE_GRAMMAR
 from vljepa.data.phrase_grammar import PhraseGrammar, contains_phrase, shared_phrases
 from vljepa.data.question_frames import (
@@ -204,6 +205,45 @@ def test_paraphrases_follow_the_flip_rule_and_stay_in_their_grammar():
     assert shape[1] == "triangle" and shape[0] in PARAPHRASE_GRAMMAR.renderings(F("shape", color="red"))
 
 
+def _facts(shape: str, color: str) -> ImageFacts:
+    facts = ImageFacts(0)
+    facts.add("what shape is in the image?", shape)
+    facts.add("what color is the shape?", color)
+    return facts
+
+
+def test_balancing_asks_about_present_and_absent_values_with_answers_from_the_facts():
+    red_circle = _facts("circle", "red")
+    seen = {}
+    for index in range(200):
+        for question, answer in [
+            ("is there a blue shape?", "no"),
+            ("does the image not contain a triangle?", "yes"),
+            ("is no green shape present?", "yes"),
+        ]:
+            new_question, new_answer = balance_presence_question(
+                question, answer, f"train-q{index}", red_circle, seed=0
+            )
+            frame = parse_question(new_question)
+            assert frame.negated == parse_question(question).negated  # the wording's negation is kept
+            present = (frame.color or frame.shape) in ("red", "circle")
+            assert new_answer == ("yes" if present != frame.negated else "no"), (new_question, new_answer)
+            seen.setdefault(question, []).append(present)
+    for question, presents in seen.items():  # about half the re-asked questions are about the image's value
+        assert 0.35 < sum(presents) / len(presents) < 0.65, question
+    # Non-presence questions, and facts that do not settle the asked attribute, are left alone.
+    assert balance_presence_question("what color is the shape?", "red", "q", red_circle, seed=0) == (
+        "what color is the shape?",
+        "red",
+    )
+    unknown_color = ImageFacts(1)
+    unknown_color.add("what shape is in the image?", "circle")
+    assert balance_presence_question("is there a blue shape?", "no", "q", unknown_color, seed=0) == (
+        "is there a blue shape?",
+        "no",
+    )
+
+
 def test_splits_are_refused_with_a_clear_error():
     with pytest.raises(ValueError, match="test split only.*easyvqa-paraphrased"):
         load_easyvqa_reworded("train")
@@ -320,3 +360,26 @@ def test_paraphrased_training_set_keeps_rows_and_never_uses_robust_wordings():
         else:
             assert row["answers"] == [row["original_answer"]]
     assert not any(load_easyvqa_paraphrased("train", paraphrase_prob=0.0, use_cache=False)["paraphrased"])
+
+
+@pytest.mark.bundled
+def test_balanced_training_set_answers_each_wording_yes_and_no_equally():
+    from collections import Counter
+
+    from vljepa.data.easyvqa import image_facts
+
+    rows = load_easyvqa_paraphrased("train", paraphrase_prob=0.5, balance_presence=True).remove_columns("image")
+    facts = image_facts("train")
+    by_negation: Counter = Counter()
+    for row in rows.select(range(0, len(rows), 5)):
+        if row["answers"][0] not in ("yes", "no"):
+            continue
+        if not row["paraphrased"]:  # the original wording, asked about the value the row names
+            frame = parse_question(row["question"])
+            image = facts[int(row["image_id"].rsplit("-", 1)[1])]
+            present = (frame.color or frame.shape) in (image.color, image.shape)
+            assert row["answers"] == ["yes" if present != frame.negated else "no"], row
+            by_negation[frame.negated, row["answers"][0]] += 1
+    for negated in (False, True):  # easy-VQA's own wordings are 82 % "no" (plain) or "yes" (negated)
+        yes, no = by_negation[negated, "yes"], by_negation[negated, "no"]
+        assert 0.4 < yes / (yes + no) < 0.6, by_negation

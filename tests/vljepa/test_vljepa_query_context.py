@@ -159,3 +159,35 @@ def test_the_residual_context_starts_as_the_embeddings_predictor(tiny_clip, tiny
     assert residual.predictor.query_projection[1].weight.grad.abs().sum() > 0
     residual.save_pretrained(tmp_path / "r")
     assert VLJEPAModel.from_pretrained(tmp_path / "r").config.predictor_query_context == "lm_residual"
+
+
+def test_the_normed_residual_keeps_every_query_token_at_the_embeddings_scale(
+    tiny_clip, tiny_llama3, vl_tiny_st, tmp_path
+):
+    """'lm_residual_normed': embedding + context, each token rescaled to the embedding matrix's RMS, however large
+    the trained context projection grows; saved and restored with the model."""
+    torch.manual_seed(0)
+    model = VLJEPAModel.from_config(tiny_config(
+        tiny_clip, tiny_llama3, vl_tiny_st, predictor_first_layer=1, predictor_num_layers=1,
+        predictor_query_context="lm_residual_normed", predictor_query_context_layers=1)).eval()
+    predictor = model.predictor
+    with torch.no_grad():
+        predictor.query_projection[1].weight.normal_(std=10.0)  # a context projection grown far too large
+    seen = {}
+
+    def keep_input(module, args, kwargs):
+        seen["hidden"] = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
+
+    handle = predictor.layers[0].register_forward_pre_hook(keep_input, with_kwargs=True)
+    before = model.predict(images(2), QUERIES[:2])
+    handle.remove()
+    embedding_rms = predictor.token_embeddings.weight.pow(2).mean().sqrt()
+    query_tokens = seen["hidden"][:, -3:]  # the last query positions (both queries have more than 3 tokens)
+    token_rms = query_tokens.pow(2).mean(dim=-1).sqrt()
+    token_rms = token_rms[token_rms > 0]  # padding (a zero embedding row, masked out) stays zero
+    assert token_rms.numel() >= 4
+    torch.testing.assert_close(token_rms, torch.full_like(token_rms, float(embedding_rms)), rtol=1e-4, atol=1e-6)
+    model.save_pretrained(tmp_path / "n")
+    loaded = VLJEPAModel.from_pretrained(tmp_path / "n").eval()
+    assert loaded.config.predictor_query_context == "lm_residual_normed" and loaded.predictor.query_rescale
+    torch.testing.assert_close(loaded.predict(images(2), QUERIES[:2]), before, atol=1e-6, rtol=1e-6)

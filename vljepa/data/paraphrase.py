@@ -11,11 +11,20 @@ the question by a paraphrase; the other rows keep the original question. A parap
 3. words it with the training grammar (:mod:`vljepa.data.paraphrase_grammar`): a category, a template
    and one word per field, all from the same seeded generator.
 
+With ``balance_presence=True`` (off by default), step 0 comes first for yes/no questions: easy-VQA asks
+"is there a X?" about an absent X 82 % of the time, so a model can score 82 % on yes/no questions from the
+wording alone. Balancing re-asks each presence question, with probability 1/2, about the attribute the
+image has (answer from the image's own train facts, :func:`vljepa.data.easyvqa.image_facts`) and otherwise
+about one it lacks, in the question's own wording; the answer follows from those facts, so no label is
+invented, and after balancing every wording is answered yes and no equally often. Images whose facts do
+not determine the attribute keep their question.
+
 The training grammar is disjoint from the robustness set's (``easyvqa-reworded``) by construction: no
 shared template, word-list entry or key phrase, and no question that both can produce (tested). It
 words the 35 easy-VQA frames in 1,314 distinct ways, so a run sees at most ~1,420 distinct questions.
 
-Columns: the ``vqa`` schema plus ``original_question``, ``original_answer`` and ``paraphrased`` (bool).
+Columns: the ``vqa`` schema plus ``original_question``, ``original_answer``, ``paraphrased`` (bool) and
+``balanced`` (bool: re-asked about another value by ``balance_presence``).
 Cached as Arrow like :mod:`vljepa.data.easyvqa`, keyed by the package, seed, probability and a hash of
 the grammar.
 
@@ -28,10 +37,12 @@ Example:
 
 from __future__ import annotations
 
+import re
+
 import datasets
 
 from vljepa.data.cache import cached_dataset
-from vljepa.data.easyvqa import _package_key, load_easyvqa
+from vljepa.data.easyvqa import EASYVQA_COLORS, EASYVQA_SHAPES, _package_key, image_facts, load_easyvqa
 from vljepa.data.paraphrase_grammar import PARAPHRASE_GRAMMAR
 from vljepa.data.phrase_grammar import PhraseGrammar, stable_rng
 from vljepa.data.question_frames import parse_question, reworded_answer
@@ -42,6 +53,7 @@ PARAPHRASE_EXTRA_FEATURES = {
     "original_question": datasets.Value("string"),
     "original_answer": datasets.Value("string"),
     "paraphrased": datasets.Value("bool"),
+    "balanced": datasets.Value("bool"),
 }
 
 
@@ -67,14 +79,44 @@ def paraphrase_question(
     return grammar.render(frame, category, rng), answer, True
 
 
-def _build(seed: int, paraphrase_prob: float, use_cache: bool) -> datasets.Dataset:
+def balance_presence_question(question: str, answer: str, question_id: str, facts, *, seed: int) -> tuple[str, str]:
+    """``(question, answer)``: a presence question re-asked about a present or absent value, 1/2 each.
+
+    ``facts`` is the image's :class:`vljepa.data.easyvqa.ImageFacts`. Other questions, and presence
+    questions whose attribute the facts do not determine, are returned unchanged.
+    """
+    frame = parse_question(question)
+    if not frame.is_presence:
+        return question, answer
+    asks_color = frame.kind == "color_presence"
+    true_value = facts.color if asks_color else facts.shape
+    if not true_value:
+        return question, answer
+    asked = frame.color if asks_color else frame.shape
+    rng = stable_rng(seed, question_id, "balance")
+    vocabulary = EASYVQA_COLORS if asks_color else EASYVQA_SHAPES
+    value = true_value if rng.random() < 0.5 else rng.choice([v for v in vocabulary if v != true_value])
+    new_question = re.sub(rf"\b{asked}\b", value, question, count=1)
+    present = value == true_value
+    return new_question, "yes" if present != frame.negated else "no"
+
+
+def _build(seed: int, paraphrase_prob: float, balance_presence: bool, use_cache: bool) -> datasets.Dataset:
     columns = text_columns(load_easyvqa("train", use_cache=use_cache))
     columns["original_question"] = list(columns["question"])
     columns["original_answer"] = [answers[0] for answers in columns["answers"]]
     columns["paraphrased"] = []
-    for index, (question, answer, question_id) in enumerate(
-        zip(columns["original_question"], columns["original_answer"], columns["question_id"])
+    columns["balanced"] = []
+    facts = image_facts("train") if balance_presence else {}
+    for index, (question, answer, question_id, image_id) in enumerate(
+        zip(columns["original_question"], columns["original_answer"], columns["question_id"], columns["image_id"])
     ):
+        if balance_presence:
+            upstream_id = int(image_id.rsplit("-", 1)[1])
+            question, answer = balance_presence_question(
+                question, answer, question_id, facts[upstream_id], seed=seed
+            )
+        columns["balanced"].append(question != columns["original_question"][index])
         new_question, new_answer, paraphrased = paraphrase_question(
             question, answer, question_id, seed=seed, paraphrase_prob=paraphrase_prob
         )
@@ -86,7 +128,12 @@ def _build(seed: int, paraphrase_prob: float, use_cache: bool) -> datasets.Datas
 
 
 def load_easyvqa_paraphrased(
-    split: str = "train", *, paraphrase_prob: float = 0.5, seed: int = 0, use_cache: bool = True
+    split: str = "train",
+    *,
+    paraphrase_prob: float = 0.5,
+    balance_presence: bool = False,
+    seed: int = 0,
+    use_cache: bool = True,
 ) -> datasets.Dataset:
     """easy-VQA train rows with a share ``paraphrase_prob`` of questions paraphrased (module docstring)."""
     if split != "train":
@@ -97,7 +144,8 @@ def load_easyvqa_paraphrased(
     if not 0.0 <= paraphrase_prob <= 1.0:
         raise ValueError(f"easyvqa-paraphrased: paraphrase_prob must be in [0, 1], got {paraphrase_prob}")
     grammar = PARAPHRASE_GRAMMAR.fingerprint()
-    key = f"easyvqa-paraphrased-train-s{seed}-p{paraphrase_prob:g}-{_package_key()}-{grammar}"
+    balance = "-balanced" if balance_presence else ""
+    key = f"easyvqa-paraphrased-train-s{seed}-p{paraphrase_prob:g}{balance}-{_package_key()}-{grammar}"
     return cached_dataset(
-        key, lambda: _build(seed, paraphrase_prob, use_cache), split=split, use_cache=use_cache
+        key, lambda: _build(seed, paraphrase_prob, balance_presence, use_cache), split=split, use_cache=use_cache
     )

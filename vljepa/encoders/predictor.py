@@ -24,6 +24,10 @@ How the query enters the stack (``query_context``):
   the ``"embeddings"`` predictor and learns how much of the LM's reading of the question to use. On easy-VQA
   ``"lm_prefix"`` learned to answer yes/no questions from the question alone (the answer prior) and never
   from the image within our budgets, while ``"lm_residual"`` did; BENCHMARKS.md has the measurements.
+* ``"lm_residual_normed"``: ``"lm_residual"`` with each query token (embedding + context) rescaled to the
+  RMS of the token embedding matrix. Unscaled, the trained projection grew to 5-15x the embeddings' scale,
+  the residual stream carried mostly the image-independent reading of the question, and yes/no answers
+  followed the question's wording instead of the image (BENCHMARKS.md, issue 14).
 """
 
 from __future__ import annotations
@@ -97,6 +101,7 @@ class Predictor(nn.Module):
         max_query_tokens: int = 64,
         query_context: QueryContext | None = None,
         query_residual: bool = False,
+        query_rescale: bool = False,
     ) -> None:
         super().__init__()
         if attention_implementation not in ("sdpa", "eager"):
@@ -113,6 +118,10 @@ class Predictor(nn.Module):
         # put them on the scale of the visual tokens (and into a fresh predictor's width).
         self.query_projection = None
         self.query_residual = query_residual
+        self.query_rescale = query_rescale
+        self._embedding_rms: torch.Tensor | None = None  # of the frozen token embeddings; computed once
+        if query_rescale and not (query_context is not None and query_residual):
+            raise ValueError("query_rescale rescales embedding + context: it needs a residual query context")
         if query_context is not None:
             width = query_context.token_embeddings.embedding_dim
             self.query_projection = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, hidden_size))
@@ -165,6 +174,14 @@ class Predictor(nn.Module):
         allowed = key_mask[:, None, None, :].expand(-1, 1, length, length)
         return attention_mask_format(allowed, self.attention_implementation, dtype)
 
+    def _rescale_to_embeddings(self, query: torch.Tensor) -> torch.Tensor:
+        """Each ``[..., hidden]`` token rescaled to the token embedding matrix's RMS (``lm_residual_normed``)."""
+        if self._embedding_rms is None or self._embedding_rms.device != query.device:
+            with torch.no_grad():
+                self._embedding_rms = self.token_embeddings.weight.float().pow(2).mean().sqrt().to(query.device)
+        rms = query.float().pow(2).mean(dim=-1, keepdim=True).add(1e-12).sqrt()
+        return (query * (self._embedding_rms / rms)).to(query.dtype)
+
     def forward(
         self,
         visual_tokens: torch.Tensor,
@@ -184,6 +201,8 @@ class Predictor(nn.Module):
         if self.query_context is not None:
             context = self.query_projection(self.query_context(query_ids, query_mask).to(projected.dtype))
             query = context if query is None else query + context
+        if self.query_rescale:
+            query = self._rescale_to_embeddings(query)
         hidden = torch.cat([projected, query], dim=1)
         key_mask = torch.cat([visual_mask.bool(), query_mask.bool()], dim=1)
         position_ids = torch.arange(hidden.shape[1], device=hidden.device).unsqueeze(0).expand(hidden.shape[0], -1)
@@ -257,7 +276,8 @@ def predictor_from_pretrained_lm(
         visual_projection=visual_projection,
         max_query_tokens=max_query_tokens,
         query_context=context,
-        query_residual=query_context == "lm_residual",
+        query_residual=query_context in ("lm_residual", "lm_residual_normed"),
+        query_rescale=query_context == "lm_residual_normed",
     )
 
 
@@ -265,8 +285,11 @@ def _query_context(lm: nn.Module, depth: int, query_context: str, source: str) -
     """The LM's layers ``[0, depth)`` as a frozen :class:`QueryContext` (``"lm_prefix"``), or None."""
     if query_context == "embeddings":
         return None
-    if query_context not in ("lm_prefix", "lm_residual"):
-        raise ValueError(f"query_context must be 'embeddings', 'lm_prefix' or 'lm_residual', got {query_context!r}")
+    if query_context not in ("lm_prefix", "lm_residual", "lm_residual_normed"):
+        raise ValueError(
+            "query_context must be 'embeddings', 'lm_prefix', 'lm_residual' or 'lm_residual_normed', "
+            f"got {query_context!r}"
+        )
     layers, rotary, _ = _decoder_parts(lm.get_decoder(), source)
     if not 0 < depth <= len(layers):
         raise ValueError(
@@ -327,7 +350,8 @@ def fresh_predictor(
         final_norm=norm,
         token_embeddings=token_embeddings,
         query_context=context,
-        query_residual=query_context == "lm_residual",
+        query_residual=query_context in ("lm_residual", "lm_residual_normed"),
+        query_rescale=query_context == "lm_residual_normed",
         tokenizer=tokenizer,
         attention_implementation="sdpa",
         visual_dim=visual_dim,

@@ -57,13 +57,14 @@ class VLJEPAModelArguments:
     predictor_num_heads: int = _help("Heads of a fresh predictor.", default=4)
     predictor_intermediate_size: int = _help("MLP width of a fresh predictor.", default=1024)
     predictor_max_query_tokens: int = _help("Query truncation length in tokens.", default=64)
-    predictor_query_context: Literal["embeddings", "lm_prefix", "lm_residual"] = _help(
+    predictor_query_context: Literal["embeddings", "lm_prefix", "lm_residual", "lm_residual_normed"] = _help(
         "How the query enters the predictor: 'embeddings' (raw token embeddings), 'lm_prefix' (frozen LM layers read "
-        "it first, cached) or 'lm_residual' (raw embeddings + a zero-initialised projection of those states).",
+        "it first, cached), 'lm_residual' (raw embeddings + a zero-initialised projection of those states) or "
+        "'lm_residual_normed' (lm_residual with each query token rescaled to the embeddings' RMS).",
         default="embeddings",
     )
     predictor_query_context_layers: int | None = _help(
-        "LM layers that read the query for lm_prefix / lm_residual (None: predictor_first_layer).", default=None
+        "LM layers that read the query for the lm_* query contexts (None: predictor_first_layer).", default=None
     )
     train_query_embeddings: bool = _help("Train the LM token embeddings used for queries.", default=False)
     visual_projection: Literal["linear", "mlp"] = _help("Visual tokens -> predictor width.", default="linear")

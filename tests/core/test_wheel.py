@@ -52,7 +52,7 @@ def test_wheel_contents(tmp_path):
         assert f"{package}/__init__.py" in names and f"{package}/py.typed" in names, package
     assert "jepa_torchvision_compat.py" in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
-    for extra in ("qlora", "eval", "plots", "selective", "bundled", "all"):
+    for extra in ("qlora", "eval", "plots", "selective", "bundled", "trl", "lm-eval", "all"):
         assert f"Provides-Extra: {extra}" in metadata
     assert "Requires-Dist: transformers<6,>=5.0" in metadata
 

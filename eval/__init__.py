@@ -8,3 +8,11 @@
   :mod:`eval.artifacts` (the files), :mod:`eval.plots` (the figures), :mod:`eval.distributed` (sharding).
 * Model comparison tables: :mod:`eval.report`. A tiny deterministic test model: :mod:`eval.testing`.
 """
+
+from __future__ import annotations
+
+import jepa_torchvision_compat
+
+# torchvision beside a CPU torch (PyPI's CUDA torchvision wheel) must import: the hook declares its two missing
+# op schemas just before its first import, as `make install`'s .pth file does, for a plain `pip install` too.
+jepa_torchvision_compat.install_import_hook()

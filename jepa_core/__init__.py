@@ -10,9 +10,16 @@
   :mod:`~jepa_core.testing`: the tiny-model test kit; :mod:`~jepa_core.compat`: environment shims;
   :mod:`~jepa_core.extras`: optional dependencies and the error naming the extra to install.
 
-Importing this package defines names only: it imports neither torch nor torchvision. The torchvision
-workaround (:func:`jepa_core.compat.ensure_torchvision_importable`) is called by the code that loads
-vision backbones, just before it needs torchvision.
+Importing this package defines names only: it imports neither torch nor torchvision. Importing it (or
+``vljepa``, ``llm_jepa``, ``eval``) installs the torchvision import hook of :mod:`jepa_torchvision_compat`,
+which does nothing until torchvision is first imported; code that loads vision backbones also calls
+:func:`jepa_core.compat.ensure_torchvision_importable` just before it needs torchvision.
 """
 
+import jepa_torchvision_compat
+
 __version__ = "0.1.0"
+
+# torchvision beside a CPU torch (PyPI's CUDA torchvision wheel) must import: the hook declares its two missing
+# op schemas just before its first import, as `make install`'s .pth file does, for a plain `pip install` too.
+jepa_torchvision_compat.install_import_hook()

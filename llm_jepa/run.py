@@ -11,21 +11,65 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from llm_jepa.arguments import DataArguments, LLMJepaModelArguments, LLMJepaTrainingArguments
+from llm_jepa.recipe import DataArguments, LLMJepaModelArguments
+
+if TYPE_CHECKING:
+    from llm_jepa.arguments import LLMJepaTrainingArguments
 
 logger = logging.getLogger(__name__)
 
-CONFIG_TYPES = (LLMJepaModelArguments, DataArguments, LLMJepaTrainingArguments)
+USAGE = "llm-jepa train RECIPE.yaml [--field value ...]"
+
+
+def config_types() -> tuple[type, type, type]:
+    """The recipe's dataclasses: model, data, training (importing the last one imports transformers)."""
+    from llm_jepa.arguments import LLMJepaTrainingArguments
+
+    return LLMJepaModelArguments, DataArguments, LLMJepaTrainingArguments
+
+
+def __getattr__(name: str) -> Any:
+    if name == "CONFIG_TYPES":  # kept for callers of the old constant; built on first use (it imports transformers)
+        return config_types()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def parse_training_config(argv: Sequence[str]) -> tuple[LLMJepaModelArguments, DataArguments, LLMJepaTrainingArguments]:
     """Recipe YAML + CLI overrides -> the three config objects (unknown keys raise ``ConfigError``)."""
     from jepa_core.config import parse_config
 
-    model_args, data_args, train_args = parse_config(CONFIG_TYPES, list(argv))
+    model_args, data_args, train_args = parse_config(config_types(), list(argv))
     return model_args, data_args, train_args
+
+
+def print_train_help() -> None:
+    """``llm-jepa train --help``: every recipe field with its help, without importing transformers or torch.
+
+    ``TrainingArguments``' fields are read from the installed transformers' source (:mod:`jepa_core.config_help`);
+    if that file cannot be read that way, the slow path imports the classes and prints ``HfArgumentParser``'s help.
+    """
+    from jepa_core.config_help import fields_help, merge_fields, print_help, source_fields_help
+    from llm_jepa.recipe import JepaObjectiveConfig, LLMJepaTrainerOptions
+
+    trainer_fields = source_fields_help("transformers.training_args", "TrainingArguments")
+    if trainer_fields is None:
+        from transformers import HfArgumentParser
+
+        print(f"usage: {USAGE}\n")
+        HfArgumentParser(list(config_types())).print_help()
+        return
+    # LLMJepaTrainingArguments(LLMJepaTrainerOptions, TrainingArguments, JepaObjectiveConfig): reverse MRO order
+    training = merge_fields(fields_help(JepaObjectiveConfig), trainer_fields, fields_help(LLMJepaTrainerOptions))
+    sections = [
+        ("LLMJepaModelArguments", "Which model to fine-tune and how (full, LoRA, QLoRA).",
+         fields_help(LLMJepaModelArguments)),
+        ("DataArguments", "Where the chat examples come from and how long they may be.", fields_help(DataArguments)),
+        ("LLMJepaTrainingArguments", "transformers.TrainingArguments plus the LLM-JEPA objective and options.",
+         training),
+    ]
+    print_help(USAGE, sections)
 
 
 def load_training_data(data_args: DataArguments, split: str, limit: int | None) -> Any:
@@ -272,10 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        from transformers import HfArgumentParser
-
-        print("usage: llm-jepa train RECIPE.yaml [--field value ...]\n")
-        HfArgumentParser(list(CONFIG_TYPES)).print_help()
+        print_train_help()
         return 0
     try:
         output_dir = run_training(argv)

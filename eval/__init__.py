@@ -11,8 +11,4 @@
 
 from __future__ import annotations
 
-import jepa_torchvision_compat
-
-# torchvision beside a CPU torch (PyPI's CUDA torchvision wheel) must import: the hook declares its two missing
-# op schemas just before its first import, as `make install`'s .pth file does, for a plain `pip install` too.
-jepa_torchvision_compat.install_import_hook()
+import jepa_core  # noqa: F401  (installs the torchvision import hook; see jepa_core's docstring)

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-from transformers import PreTrainedConfig
+from typing import TYPE_CHECKING, Any, Literal
 
 from jepa_core.config import json_mapping_text
+
+if TYPE_CHECKING:  # only annotated here: `vljepa train --help` stays free of transformers and torch
+    from transformers import PreTrainedConfig
 
 
 def _help(text: str, **kwargs: Any) -> Any:

@@ -55,7 +55,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--output", type=Path, default=None, help="write the results as JSON here")
     parser.add_argument("--seed", type=int, default=0)
-    return parser.parse_args(argv)
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help="comma-separated subset of the variants to time (sft is always included)")
+    args = parser.parse_args(argv)
+    chosen = ["sft", *(v for v in args.variants.split(",") if v and v != "sft")]
+    unknown = [v for v in chosen if v not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
+    args.variants = chosen
+    return args
 
 
 def build(args: argparse.Namespace):
@@ -98,8 +106,9 @@ def run(args: argparse.Namespace) -> dict:
     model.train()
     objective = {k: v for k, v in train_args.objective_dict().items() if k not in ("jepa_mode", "jepa_dropout")}
     base = replace(JepaObjectiveConfig(**objective), jepa_stop_gradient=False, jepa_mode="packed")
-    configs = {name: replace(base, **overrides) for name, overrides in VARIANTS.items()}
-    configs["packed+dropout"] = replace(configs["packed+dropout"], jepa_dropout=args.dropout)
+    configs = {name: replace(base, **VARIANTS[name]) for name in args.variants}
+    if "packed+dropout" in configs:
+        configs["packed+dropout"] = replace(configs["packed+dropout"], jepa_dropout=args.dropout)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     collators = {
         name: LLMJepaCollator(pred_token_ids=pred_ids, pad_token_id=pad, mode=cfg.jepa_mode,

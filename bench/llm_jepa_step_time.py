@@ -92,6 +92,16 @@ def build(args: argparse.Namespace):
     return model, tokenizer, pred_ids, batches, model_args, data_args, train_args
 
 
+def token_slots(batch: dict, config) -> int:
+    """Token positions the step's forward passes run over, padding included (what the matmuls pay for)."""
+    if not config.uses_jepa:  # the objective runs the example rows' conversation region only
+        return int(batch["pred_index"].shape[0] * batch["labels"].shape[1])
+    slots = int(batch["input_ids"].numel())
+    if "code_input_ids" in batch:  # stop-gradient: the Code views' separate no-grad forward
+        slots += int(batch["code_input_ids"].numel())
+    return slots
+
+
 def run(args: argparse.Namespace) -> dict:
     import torch
 
@@ -129,7 +139,7 @@ def run(args: argparse.Namespace) -> dict:
             keep = jepa_term_scheduled(args.seed, step, cfg.jepa_dropout)  # the trainer's schedule
             start, cpu_start = time.perf_counter(), time.process_time()
             batch = {k: v.to(args.device) for k, v in collators[name](rows).items()}
-            slots[name].append(int(batch["input_ids"].numel()))
+            slots[name].append(token_slots(batch, cfg))
             loss = llm_jepa_loss(model, batch, cfg, compute_jepa=keep).loss
             loss.backward()
             optimizer.step()

@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> dict:
         with record_function(f"{current['variant']}/block_mask"):
             return original_mask(*mask_args, **kwargs)
 
-    lengths: dict[str, tuple[int, int]] = {}
+    lengths: dict[str, tuple[int, int, int]] = {}
 
     def step(name: str, rows) -> None:
         current["variant"] = name
@@ -108,7 +108,8 @@ def run(args: argparse.Namespace) -> dict:
         with record_function(f"{name}/optimizer"):
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-        lengths[name] = (int(batch["input_ids"].shape[1]), int(batch["labels"].shape[1]))
+        rows, width = batch["input_ids"].shape
+        lengths[name] = (int(width), int(batch["labels"].shape[1]), int(rows * width))
 
     objective.block_attention_mask = labelled_mask
     try:
@@ -143,6 +144,7 @@ def run(args: argparse.Namespace) -> dict:
             "top_ops_share": {op: us / total for op, us in top},
             "sequence_length": lengths[name][0],
             "conversation_length": lengths[name][1],
+            "tokens_per_batch": lengths[name][2],  # rows x width: packed adds Code rows
         }
     return result
 

@@ -4,7 +4,8 @@
 :class:`LLMJepaOutput` with the named terms. It knows nothing of trainers, Accelerate or files.
 
 * ``separate``: three forward passes (conversation; Text + [PRED]; Code), each with its own 2D mask.
-* ``packed``: one forward pass over ``[conversation | Text fallback | [PRED] | Code]`` with a block mask
+* ``packed``: one forward pass over rows ``[conversation | Text fallback | [PRED]]`` plus Code rows that encode
+  the Code views' common prefix once and each view's rest as a segment, with a block mask
   (:func:`llm_jepa.packing.block_attention_mask`) and per-view position ids. Same loss and gradients as
   ``separate`` (tested to 1e-4).
 * every mode computes logits only at the positions whose next token is labelled in some row
@@ -96,17 +97,18 @@ def _packed(model: Any, batch: Mapping[str, torch.Tensor], config: JepaObjective
     labels = batch["labels"]
     conv_width = labels.shape[1]
     positions = lm_loss_positions(labels)  # logits only where the LM loss looks (all inside the conversation)
-    if not compute_jepa:  # the conversation region alone is exactly a plain fine-tuning batch
-        conv_mask = (batch["block_ids"][:, :conv_width] == BLOCK_CONVERSATION).long()
+    if not compute_jepa:  # the example rows' conversation region alone is exactly a plain fine-tuning batch
+        examples = batch["pred_index"].shape[0] if "pred_index" in batch else labels.shape[0]
+        conv_mask = (batch["block_ids"][:examples, :conv_width] == BLOCK_CONVERSATION).long()
         out = model(
-            input_ids=batch["input_ids"][:, :conv_width], attention_mask=conv_mask, use_cache=False,
+            input_ids=batch["input_ids"][:examples, :conv_width], attention_mask=conv_mask, use_cache=False,
             logits_to_keep=positions,
         )
-        return causal_lm_loss(out.logits, labels, positions), None, None
+        return causal_lm_loss(out.logits, labels[:examples], positions), None, None
 
     _require(batch, ("position_ids", "text_block_id", "text_end_index", "pred_index"), "packed")
     if not config.jepa_stop_gradient:
-        _require(batch, ("code_index",), "packed")
+        _require(batch, ("code_row", "code_index"), "packed")
     allowed = block_attention_mask(batch["block_ids"], batch["text_block_id"], batch["text_end_index"])
     inner = model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
     attn_implementation = inner.config._attn_implementation
@@ -121,12 +123,12 @@ def _packed(model: Any, batch: Mapping[str, torch.Tensor], config: JepaObjective
     )
     lm_loss = causal_lm_loss(out.logits, labels, positions)
     hidden = out.hidden_states[-1]
-    rows = torch.arange(hidden.shape[0], device=hidden.device)
+    rows = torch.arange(batch["pred_index"].shape[0], device=hidden.device)
     prediction = hidden[rows, batch["pred_index"]]
     if config.jepa_stop_gradient:
         target = _code_target(model, batch, stop_gradient=True)
     else:
-        target = hidden[rows, batch["code_index"]]
+        target = hidden[batch["code_row"], batch["code_index"]]  # Code segments sit in the extra Code rows
     return lm_loss, prediction, target
 
 

@@ -6,18 +6,25 @@
     text_input_ids / text_attention_mask           (B, Tt)  Text view + [PRED_1..k]
     code_input_ids / code_attention_mask           (B, Tc)  Code view
 
-``packed`` (one forward pass) lays every row out in fixed regions::
+``packed`` (one forward pass) lays one row per example out in fixed regions, then adds R Code rows::
 
-    [ conversation (C) | Text fallback (F) | [PRED] (k) | Code (D) ]      length L = C + F + k + D
+    example rows:  [ conversation (C) | Text fallback (F) | [PRED] (k) ]
+    Code rows:     [ shared prefix (P) | Code 1 rest | Code 2 rest | ... ]          every row of length L
 
-Each region is padded to the batch maximum. Block ids say which region a token belongs to (0 = padding). A
-conversation token attends causally within the conversation; a Code token within the Code view; a [PRED]
-token to the earlier [PRED] tokens and to the Text view, which is the conversation's first
-``text_prefix_length`` tokens when that is a token prefix (causality makes those hidden states equal to a
-standalone Text forward) or else the row's own Text-fallback block. Position ids restart at 0 for each view
-and continue after the Text view for [PRED], so every view sees exactly the positions of its separate forward.
-With ``stop_gradient`` the Code region is left out (D = 0) and the Code view is batched as in ``separate`` for a
-no-grad forward.
+Each example region is padded to the batch maximum. Block ids say which region a token belongs to (0 =
+padding). A conversation token attends causally within the conversation; a [PRED] token to the earlier [PRED]
+tokens and to the Text view, which is the conversation's first ``text_prefix_length`` tokens when that is a
+token prefix (causality makes those hidden states equal to a standalone Text forward) or else the row's own
+Text-fallback block. The Code views of a batch open with the same tokens (the chat template's header; with
+SmolLM2 a 21-token default system prompt, since the assistant turn is rendered alone): that common prefix is
+encoded once per Code row, and each Code view's remaining tokens form a segment (block id ``BLOCK_CODE + 1 + j``)
+that attends causally to itself and to the row's prefix (``BLOCK_CODE``) only. By causality each segment's
+hidden states equal those of its standalone Code forward, while the prefix is not recomputed for every example;
+segments are packed greedily into as few rows of length L = max(C + F + k, P + longest rest) as fit. Position
+ids restart at 0 for each view, continue after the Text view for [PRED] and after the prefix for a Code
+segment, so every view sees exactly the positions of its separate forward. ``code_row`` / ``code_index`` say
+where each example's Enc(Code) token is. With ``stop_gradient`` there are no Code rows and the Code view is
+batched as in ``separate`` for a no-grad forward.
 """
 
 from __future__ import annotations
@@ -103,17 +110,20 @@ class LLMJepaCollator:
         conv_width = max(len(f["input_ids"]) for f in features)
         fallback = [int(f["text_prefix_length"]) == 0 for f in features]
         text_width = max((len(f["text_input_ids"]) for f, fb in zip(features, fallback) if fb), default=0)
-        code_width = 0 if self.stop_gradient else max(len(f["code_input_ids"]) for f in features)
         pred_start = conv_width + text_width
-        code_start = pred_start + k
-        length = code_start + code_width
+        codes = [] if self.stop_gradient else [list(f["code_input_ids"]) for f in features]
+        prefix = common_prefix_length(codes)
+        length = max([pred_start + k] + [len(code) for code in codes])
+        code_rows = pack_segments([len(code) - prefix for code in codes], length - prefix)
+        rows = batch + len(code_rows)
 
-        input_ids = torch.full((batch, length), self.pad_token_id, dtype=torch.long)
-        position_ids = torch.zeros((batch, length), dtype=torch.long)
-        block_ids = torch.zeros((batch, length), dtype=torch.long)
+        input_ids = torch.full((rows, length), self.pad_token_id, dtype=torch.long)
+        position_ids = torch.zeros((rows, length), dtype=torch.long)
+        block_ids = torch.zeros((rows, length), dtype=torch.long)
         text_end = torch.zeros(batch, dtype=torch.long)
         text_block = torch.zeros(batch, dtype=torch.long)
         pred_index = torch.zeros(batch, dtype=torch.long)
+        code_row = torch.zeros(batch, dtype=torch.long)
         code_index = torch.zeros(batch, dtype=torch.long)
 
         def place(row: int, start: int, ids: Sequence[int], block: int, first_position: int = 0) -> int:
@@ -135,14 +145,20 @@ class LLMJepaCollator:
             pred_index[row] = text_end[row]
             if k:
                 pred_index[row] = place(row, pred_start, self.pred_token_ids, BLOCK_PRED, first_position=n_text)
-            if not self.stop_gradient:
-                code_index[row] = place(row, code_start, feature["code_input_ids"], BLOCK_CODE)
+        for offset, members in enumerate(code_rows):
+            row = batch + offset
+            start = place(row, 0, codes[members[0]][:prefix], BLOCK_CODE) + 1 if prefix else 0
+            for segment, example in enumerate(members):
+                rest = codes[example][prefix:]
+                code_row[example] = row
+                code_index[example] = place(row, start, rest, BLOCK_CODE + 1 + segment, first_position=prefix)
+                start += len(rest)
 
         out = {
             "input_ids": input_ids,
             "position_ids": position_ids,
             "block_ids": block_ids,
-            "labels": _pad([f["labels"] for f in features], -100, conv_width),
+            "labels": _pad([f["labels"] for f in features] + [[]] * len(code_rows), -100, conv_width),
             "text_end_index": text_end,
             "text_block_id": text_block,
             "pred_index": pred_index,
@@ -151,8 +167,36 @@ class LLMJepaCollator:
         if self.stop_gradient:
             out.update(self._code_batch(features))
         else:
+            out["code_row"] = code_row
             out["code_index"] = code_index
         return out
+
+
+def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
+    """Leading tokens all ``sequences`` share, leaving each at least one token of its own (0 for none)."""
+    if not sequences:
+        return 0
+    limit = min(len(sequence) for sequence in sequences) - 1
+    first = sequences[0]
+    n = 0
+    while n < limit and all(sequence[n] == first[n] for sequence in sequences):
+        n += 1
+    return n
+
+
+def pack_segments(lengths: Sequence[int], capacity: int) -> list[list[int]]:
+    """Indices of ``lengths`` grouped in order into as few rows of ``capacity`` tokens as greedy filling gives."""
+    rows: list[list[int]] = []
+    used = capacity
+    for index, length in enumerate(lengths):
+        if length > capacity:
+            raise ValueError(f"a segment of {length} tokens does not fit a row of {capacity}")
+        if used + length > capacity:
+            rows.append([])
+            used = 0
+        rows[-1].append(index)
+        used += length
+    return rows
 
 
 def block_attention_mask(
@@ -167,6 +211,10 @@ def block_attention_mask(
     """
     length = block_ids.shape[1]
     device = block_ids.device
+    extra_rows = block_ids.shape[0] - text_block_id.shape[0]  # Code rows hold no Text view
+    if extra_rows > 0:
+        text_block_id = torch.cat([text_block_id, text_block_id.new_full((extra_rows,), BLOCK_PAD)])
+        text_end_index = torch.cat([text_end_index, text_end_index.new_zeros(extra_rows)])
     positions = torch.arange(length, device=device)
     causal = positions[None, :, None] >= positions[None, None, :]  # (1, L, L): key j <= query i
     query_block = block_ids[:, :, None]
@@ -177,8 +225,9 @@ def block_attention_mask(
         & (key_block == text_block_id[:, None, None])
         & (positions[None, None, :] <= text_end_index[:, None, None])
     )
+    code_to_prefix = (query_block > BLOCK_CODE) & (key_block == BLOCK_CODE)  # a Code segment reads its row's prefix
     itself = torch.eye(length, dtype=torch.bool, device=device)[None]  # padded slots attend to themselves
-    return (same_block | pred_to_text | itself)[:, None]
+    return (same_block | pred_to_text | code_to_prefix | itself)[:, None]
 
 
 def attention_mask_for_backend(allowed: torch.Tensor, attn_implementation: str, dtype: torch.dtype) -> torch.Tensor:

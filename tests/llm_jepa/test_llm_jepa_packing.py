@@ -14,6 +14,8 @@ from llm_jepa.packing import (
     BLOCK_TEXT,
     LLMJepaCollator,
     block_attention_mask,
+    common_prefix_length,
+    pack_segments,
 )
 from llm_jepa.views import ViewTokenizer
 
@@ -74,6 +76,17 @@ def test_packed_equals_separate(tiny_llm, k, text_view, stop_gradient):
     ]
     _assert_same(*runs)
     assert runs[0][0].jepa_loss.item() > 0
+
+
+def test_packed_equals_separate_with_code_views_over_several_rows(tiny_llama3):
+    tokenizer, model, pred_ids, features = _setup(tiny_llama3, 1)
+    features = features * 3  # 9 Code views: more than one Code row holds them
+    batch = LLMJepaCollator(pred_token_ids=pred_ids, pad_token_id=tokenizer.pad_token_id, mode="packed")(features)
+    assert batch["input_ids"].shape[0] - len(features) >= 2 and len(set(batch["code_row"].tolist())) >= 2
+    runs = [_run(model, features, pred_ids, tokenizer.pad_token_id, jepa_mode=mode, num_pred_tokens=1)
+            for mode in ("separate", "packed")]
+    _assert_same(*runs)
+    torch.testing.assert_close(runs[0][0].target, runs[1][0].target, atol=1e-5, rtol=1e-4)
 
 
 @pytest.mark.parametrize("jepa_loss", ["l2", "infonce"])
@@ -138,6 +151,24 @@ def test_block_mask_structure():
     assert fallback[3].tolist() == [False] * 3 + [True] + [False] * 6  # padding attends to itself only
 
 
+def test_code_segments_read_the_shared_prefix_and_themselves_only():
+    # one example row (conversation of 3) and one Code row: prefix of 2, segment A of 2, segment B of 1
+    code = BLOCK_CODE
+    block = torch.tensor([[BLOCK_CONVERSATION] * 3 + [0, 0], [code, code, code + 1, code + 1, code + 2]])
+    allowed = block_attention_mask(block, torch.tensor([BLOCK_CONVERSATION]), torch.tensor([1]))[:, 0]
+    code_row = allowed[1]
+    assert code_row[1].tolist() == [True, True, False, False, False]  # the prefix is causal in itself
+    assert code_row[3].tolist() == [True, True, True, True, False]  # segment A: prefix + itself, causal
+    assert code_row[4].tolist() == [True, True, False, False, True]  # segment B never reads segment A
+    assert allowed[0, 2].tolist() == [True, True, True, False, False]
+    assert common_prefix_length([[1, 2, 3], [1, 2, 4, 5], [1, 2, 3, 6]]) == 2
+    assert common_prefix_length([[1, 2], [1, 2, 3]]) == 1  # each view keeps a token of its own
+    assert common_prefix_length([[7], [1]]) == 0 and common_prefix_length([]) == 0
+    assert pack_segments([3, 2, 4, 1], 5) == [[0, 1], [2, 3]]
+    with pytest.raises(ValueError, match="does not fit"):
+        pack_segments([6], 5)
+
+
 def test_packed_layout_positions(tiny_llama3):
     tokenizer, _, pred_ids, features = _setup(tiny_llama3, 2)
     batch = LLMJepaCollator(pred_token_ids=pred_ids, pad_token_id=tokenizer.pad_token_id, mode="packed")(features)
@@ -146,10 +177,16 @@ def test_packed_layout_positions(tiny_llama3):
         pred_slots = batch["block_ids"][row] == BLOCK_PRED
         assert batch["input_ids"][row][pred_slots].tolist() == pred_ids
         assert batch["position_ids"][row][pred_slots].tolist() == [n_text, n_text + 1]
-        code_slots = batch["block_ids"][row] == BLOCK_CODE
-        assert batch["input_ids"][row][code_slots].tolist() == feature["code_input_ids"]
-        assert batch["position_ids"][row][code_slots].tolist() == list(range(len(feature["code_input_ids"])))
-        assert batch["code_index"][row] == code_slots.nonzero().max()
+        assert not (batch["block_ids"][row] >= BLOCK_CODE).any()  # example rows hold no Code view
+        code, code_row = feature["code_input_ids"], int(batch["code_row"][row])
+        assert code_row >= len(features)
+        prefix_slots = batch["block_ids"][code_row] == BLOCK_CODE
+        prefix = int(prefix_slots.sum())
+        assert prefix >= 1 and batch["input_ids"][code_row][prefix_slots].tolist() == code[:prefix]
+        segment = batch["block_ids"][code_row] == int(batch["block_ids"][code_row, batch["code_index"][row]])
+        assert batch["input_ids"][code_row][segment].tolist() == code[prefix:]
+        assert batch["position_ids"][code_row][segment].tolist() == list(range(prefix, len(code)))
+        assert batch["code_index"][row] == segment.nonzero().max()
 
 
 def test_packed_mode_rejects_backends_without_custom_masks(tiny_llama3):

@@ -57,7 +57,8 @@ def main(model_dir: str, out: str, global_batch: int, distance: str = "cosine", 
     start = accelerator.process_index * per_process
     collator = LLMJepaCollator(pred_token_ids=pred_ids, pad_token_id=tokenizer.pad_token_id, mode="packed")
     batch = collator([views[i] for i in range(start, start + per_process)])
-    labelled = (batch["labels"] != -100).sum(dim=1)
+    examples = batch["pred_index"].shape[0]  # the packed batch's Code rows carry no labels
+    labelled = (batch["labels"][:examples] != -100).sum(dim=1)
     assert (labelled == labelled[0]).all(), f"rows have different labelled-token counts: {labelled.tolist()}"
     config = JepaObjectiveConfig(num_pred_tokens=2, jepa_loss=distance, jepa_mode="packed")
     model = accelerator.prepare(model)

@@ -280,18 +280,14 @@ def reuse_baseline(recipe: str, overrides: list[str], seed: int, run_dir: Path) 
 
 
 def plot_training_curves(
-    root: Path, seeds: Sequence[int], name: str = "loss_vs_step.png", args: CompareArguments | None = None
+    root: Path, seeds: Sequence[int], args: CompareArguments, name: str = "loss_vs_step.png"
 ) -> str | None:
     """``loss_vs_step.png``: both arms' LM loss per logged step (each seed thin, the mean thick); the file
     name, or None when no run logged its ``lm_loss`` in ``trainer_state.json`` (set ``logging_steps``)."""
     from eval.plots import plot_step_curves
 
     curves = {
-        ARM_TITLES[arm]: [
-            c for seed in seeds
-            if (c := training_curve(arm_dir(root, seed, arm, args) if args else root / f"seed-{seed}" / arm))
-            is not None
-        ]
+        ARM_TITLES[arm]: [c for seed in seeds if (c := training_curve(arm_dir(root, seed, arm, args))) is not None]
         for arm in ARMS
     }
     if not any(curves.values()):
@@ -349,7 +345,7 @@ def run_comparison(recipe: str, overrides: list[str], args: CompareArguments) ->
             num_resamples=args.bootstrap_resamples,
             bootstrap_seed=args.bootstrap_seed,
         ),
-        "plot": plot_training_curves(root, seeds, args=args),
+        "plot": plot_training_curves(root, seeds, args),
         "baseline_from": args.baseline_from,
         "baseline_differences": baseline_differences,
     }

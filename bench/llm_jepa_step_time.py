@@ -8,7 +8,7 @@ Variants (each a full optimiser step: collate, forward, backward, AdamW update):
 * ``sft``: the conversation only (lambda = 0), the baseline;
 * ``separate``: three forward passes (conversation, Text + [PRED], Code);
 * ``packed``: one forward pass under the block mask;
-* ``packed+stop-gradient``: one forward pass + a no-grad forward of the Code view;
+* ``packed+stop-gradient``: one forward pass + a no-grad forward of the Code rows (shared prefix once);
 * ``packed+dropout``: packed with ``jepa_dropout`` (default 0.5), the JEPA term skipped on a fixed,
   seeded share of steps (the same schedule as ``LLMJepaTrainer``); its figure is the mean over steps.
 
@@ -97,7 +97,7 @@ def token_slots(batch: dict, config) -> int:
     if not config.uses_jepa:  # the objective runs the example rows' conversation region only
         return int(batch["pred_index"].shape[0] * batch["labels"].shape[1])
     slots = int(batch["input_ids"].numel())
-    if "code_input_ids" in batch:  # stop-gradient: the Code views' separate no-grad forward
+    if "code_input_ids" in batch:  # stop-gradient: the Code rows' separate no-grad forward
         slots += int(batch["code_input_ids"].numel())
     return slots
 

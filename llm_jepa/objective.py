@@ -10,7 +10,8 @@
   ``separate`` (tested to 1e-4).
 * every mode computes logits only at the positions whose next token is labelled in some row
   (:func:`llm_jepa.loss.lm_loss_positions`), not over the whole conversation.
-* ``stop_gradient``: the Code view runs in a separate no-grad forward (never stored for backward).
+* ``stop_gradient``: the Code views run in a separate no-grad forward (never stored for backward); in packed
+  mode over the same shared-prefix Code rows, as long as :data:`llm_jepa.packing.NO_GRAD_CODE_ROW_TOKENS`.
 * ``compute_jepa=False`` (JEPA dropout, or lambda = 0): only the conversation is run, as plain fine-tuning.
 """
 
@@ -106,30 +107,39 @@ def _packed(model: Any, batch: Mapping[str, torch.Tensor], config: JepaObjective
         )
         return causal_lm_loss(out.logits, labels[:examples], positions), None, None
 
-    _require(batch, ("position_ids", "text_block_id", "text_end_index", "pred_index"), "packed")
-    if not config.jepa_stop_gradient:
-        _require(batch, ("code_row", "code_index"), "packed")
-    allowed = block_attention_mask(batch["block_ids"], batch["text_block_id"], batch["text_end_index"])
-    inner = model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
-    attn_implementation = inner.config._attn_implementation
-    mask = attention_mask_for_backend(allowed, attn_implementation, inner.get_input_embeddings().weight.dtype)
-    out = model(
-        input_ids=batch["input_ids"],
-        attention_mask=mask,
-        position_ids=batch["position_ids"],
-        output_hidden_states=True,
-        use_cache=False,
-        logits_to_keep=positions,
-    )
+    _require(batch, ("position_ids", "text_block_id", "text_end_index", "pred_index", "code_row", "code_index"),
+             "packed")
+    if config.jepa_stop_gradient:
+        _require(batch, ("code_input_ids", "code_position_ids", "code_block_ids"), "packed")
+    text_block, text_end = batch["text_block_id"], batch["text_end_index"]
+    out = _block_forward(model, batch["input_ids"], batch["position_ids"], batch["block_ids"], text_block, text_end,
+                         logits_to_keep=positions)
     lm_loss = causal_lm_loss(out.logits, labels, positions)
     hidden = out.hidden_states[-1]
     rows = torch.arange(batch["pred_index"].shape[0], device=hidden.device)
     prediction = hidden[rows, batch["pred_index"]]
-    if config.jepa_stop_gradient:
-        target = _code_target(model, batch, stop_gradient=True)
-    else:
-        target = hidden[batch["code_row"], batch["code_index"]]  # Code segments sit in the extra Code rows
-    return lm_loss, prediction, target
+    if config.jepa_stop_gradient:  # the same Code rows, in their own forward that stores nothing for backward
+        with torch.no_grad():
+            hidden = _block_forward(model, batch["code_input_ids"], batch["code_position_ids"],
+                                    batch["code_block_ids"], text_block[:0], text_end[:0], logits_to_keep=1
+                                    ).hidden_states[-1]
+    target = hidden[batch["code_row"], batch["code_index"]]  # each Code segment's last token
+    return lm_loss, prediction, target.detach() if config.jepa_stop_gradient else target
+
+
+def _block_forward(
+    model: Any, input_ids: torch.Tensor, position_ids: torch.Tensor, block_ids: torch.Tensor,
+    text_block_id: torch.Tensor, text_end_index: torch.Tensor, logits_to_keep: int | torch.Tensor,
+) -> Any:
+    """One model call over packed rows under their block mask (:func:`llm_jepa.packing.block_attention_mask`)."""
+    allowed = block_attention_mask(block_ids, text_block_id, text_end_index)
+    inner = model.module if isinstance(model, torch.nn.parallel.DistributedDataParallel) else model
+    attn_implementation = inner.config._attn_implementation
+    mask = attention_mask_for_backend(allowed, attn_implementation, inner.get_input_embeddings().weight.dtype)
+    return model(
+        input_ids=input_ids, attention_mask=mask, position_ids=position_ids, output_hidden_states=True,
+        use_cache=False, logits_to_keep=logits_to_keep,
+    )
 
 
 def llm_jepa_loss(

@@ -20,11 +20,12 @@ SmolLM2 a 21-token default system prompt, since the assistant turn is rendered a
 encoded once per Code row, and each Code view's remaining tokens form a segment (block id ``BLOCK_CODE + 1 + j``)
 that attends causally to itself and to the row's prefix (``BLOCK_CODE``) only. By causality each segment's
 hidden states equal those of its standalone Code forward, while the prefix is not recomputed for every example;
-segments are packed greedily into as few rows of length L = max(C + F + k, P + longest rest) as fit. Position
-ids restart at 0 for each view, continue after the Text view for [PRED] and after the prefix for a Code
-segment, so every view sees exactly the positions of its separate forward. ``code_row`` / ``code_index`` say
-where each example's Enc(Code) token is. With ``stop_gradient`` there are no Code rows and the Code view is
-batched as in ``separate`` for a no-grad forward.
+segments are packed (first-fit decreasing) into as few rows of length L = max(C + F + k, P + longest rest) as
+fit. Position ids restart at 0 for each view, continue after the Text view for [PRED] and after the prefix for a
+Code segment, so every view sees exactly the positions of its separate forward. ``code_row`` / ``code_index``
+say where each example's Enc(Code) token is. With ``stop_gradient`` the Code rows are returned apart
+(``code_input_ids`` / ``code_position_ids`` / ``code_block_ids``, rows up to :data:`NO_GRAD_CODE_ROW_TOKENS`
+long) for a no-grad forward of their own, and ``code_row`` indexes them.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class LLMJepaCollator:
         pred_token_ids: ids of ``[PRED_1..k]`` (empty for k = 0).
         pad_token_id: id written into padded slots (they are masked out and never labelled).
         mode: ``"separate"`` or ``"packed"``.
-        stop_gradient: packed mode only: keep the Code view out of the packed sequence.
+        stop_gradient: packed mode only: return the Code rows apart, for a no-grad forward.
     """
 
     def __init__(
@@ -111,65 +112,100 @@ class LLMJepaCollator:
         fallback = [int(f["text_prefix_length"]) == 0 for f in features]
         text_width = max((len(f["text_input_ids"]) for f, fb in zip(features, fallback) if fb), default=0)
         pred_start = conv_width + text_width
-        codes = [] if self.stop_gradient else [list(f["code_input_ids"]) for f in features]
+        codes = [list(f["code_input_ids"]) for f in features]
         prefix = common_prefix_length(codes)
-        length = max([pred_start + k] + [len(code) for code in codes])
-        code_rows = pack_segments([len(code) - prefix for code in codes], length - prefix)
-        rows = batch + len(code_rows)
+        longest = prefix + max(len(code) - prefix for code in codes)
+        length = pred_start + k if self.stop_gradient else max(pred_start + k, longest)
 
-        input_ids = torch.full((rows, length), self.pad_token_id, dtype=torch.long)
-        position_ids = torch.zeros((rows, length), dtype=torch.long)
-        block_ids = torch.zeros((rows, length), dtype=torch.long)
+        rows = _Rows(batch, length, self.pad_token_id)
         text_end = torch.zeros(batch, dtype=torch.long)
         text_block = torch.zeros(batch, dtype=torch.long)
         pred_index = torch.zeros(batch, dtype=torch.long)
-        code_row = torch.zeros(batch, dtype=torch.long)
-        code_index = torch.zeros(batch, dtype=torch.long)
-
-        def place(row: int, start: int, ids: Sequence[int], block: int, first_position: int = 0) -> int:
-            n = len(ids)
-            input_ids[row, start : start + n] = torch.as_tensor(list(ids), dtype=torch.long)
-            position_ids[row, start : start + n] = torch.arange(first_position, first_position + n)
-            block_ids[row, start : start + n] = block
-            return start + n - 1  # index of the last placed token
-
         for row, feature in enumerate(features):
-            place(row, 0, feature["input_ids"], BLOCK_CONVERSATION)
+            rows.place(row, 0, feature["input_ids"], BLOCK_CONVERSATION)
             n_text = len(feature["text_input_ids"])
             if fallback[row]:
-                text_end[row] = place(row, conv_width, feature["text_input_ids"], BLOCK_TEXT)
+                text_end[row] = rows.place(row, conv_width, feature["text_input_ids"], BLOCK_TEXT)
                 text_block[row] = BLOCK_TEXT
             else:
                 text_end[row] = n_text - 1
                 text_block[row] = BLOCK_CONVERSATION
             pred_index[row] = text_end[row]
             if k:
-                pred_index[row] = place(row, pred_start, self.pred_token_ids, BLOCK_PRED, first_position=n_text)
-        for offset, members in enumerate(code_rows):
-            row = batch + offset
-            start = place(row, 0, codes[members[0]][:prefix], BLOCK_CODE) + 1 if prefix else 0
-            for segment, example in enumerate(members):
-                rest = codes[example][prefix:]
-                code_row[example] = row
-                code_index[example] = place(row, start, rest, BLOCK_CODE + 1 + segment, first_position=prefix)
-                start += len(rest)
+                pred_index[row] = rows.place(row, pred_start, self.pred_token_ids, BLOCK_PRED, first_position=n_text)
 
+        if self.stop_gradient:  # the Code rows go to their own no-grad forward: rows as long as is economical
+            total = prefix + sum(len(code) - prefix for code in codes)
+            code = code_rows(codes, prefix, max(longest, min(total, NO_GRAD_CODE_ROW_TOKENS)), self.pad_token_id)
+        else:  # the Code rows join the example rows in the one forward
+            code = code_rows(codes, prefix, length, self.pad_token_id)
+            rows.extend(code.pop("rows"))
+            code["code_row"] += batch
         out = {
-            "input_ids": input_ids,
-            "position_ids": position_ids,
-            "block_ids": block_ids,
-            "labels": _pad([f["labels"] for f in features] + [[]] * len(code_rows), -100, conv_width),
+            "input_ids": rows.input_ids,
+            "position_ids": rows.position_ids,
+            "block_ids": rows.block_ids,
+            "labels": _pad([f["labels"] for f in features] + [[]] * (rows.input_ids.shape[0] - batch), -100,
+                           conv_width),
             "text_end_index": text_end,
             "text_block_id": text_block,
             "pred_index": pred_index,
             "text_fallback": torch.tensor(fallback, dtype=torch.bool),
+            "code_row": code["code_row"],
+            "code_index": code["code_index"],
         }
         if self.stop_gradient:
-            out.update(self._code_batch(features))
-        else:
-            out["code_row"] = code_row
-            out["code_index"] = code_index
+            no_grad_rows = code["rows"]
+            out.update(code_input_ids=no_grad_rows.input_ids, code_position_ids=no_grad_rows.position_ids,
+                       code_block_ids=no_grad_rows.block_ids)
         return out
+
+
+NO_GRAD_CODE_ROW_TOKENS = 1024
+"""Row length for stop-gradient's no-grad Code forward: long enough to hold a typical batch's Code views in one
+row after their common prefix (fewest padded positions), short enough to keep the dense mask small."""
+
+
+class _Rows:
+    """``input_ids`` / ``position_ids`` / ``block_ids`` of ``rows`` rows of ``width`` tokens, filled by ``place``."""
+
+    def __init__(self, rows: int, width: int, pad_token_id: int) -> None:
+        self.input_ids = torch.full((rows, width), pad_token_id, dtype=torch.long)
+        self.position_ids = torch.zeros((rows, width), dtype=torch.long)
+        self.block_ids = torch.zeros((rows, width), dtype=torch.long)
+
+    def place(self, row: int, start: int, ids: Sequence[int], block: int, first_position: int = 0) -> int:
+        """Write ``ids`` at ``row, start:`` as region ``block``; return the index of the last one."""
+        n = len(ids)
+        self.input_ids[row, start : start + n] = torch.as_tensor(list(ids), dtype=torch.long)
+        self.position_ids[row, start : start + n] = torch.arange(first_position, first_position + n)
+        self.block_ids[row, start : start + n] = block
+        return start + n - 1
+
+    def extend(self, other: _Rows) -> None:
+        """Append ``other``'s rows (of the same width) below these."""
+        self.input_ids = torch.cat([self.input_ids, other.input_ids])
+        self.position_ids = torch.cat([self.position_ids, other.position_ids])
+        self.block_ids = torch.cat([self.block_ids, other.block_ids])
+
+
+def code_rows(codes: Sequence[Sequence[int]], prefix: int, width: int, pad_token_id: int) -> dict[str, Any]:
+    """Code views laid out as rows of ``width``: their first ``prefix`` tokens once per row, each view's rest a segment.
+
+    Returns ``rows`` (a :class:`_Rows`) and ``code_row`` / ``code_index``: where each view's last token sits.
+    """
+    groups = pack_segments([len(code) - prefix for code in codes], width - prefix)
+    rows = _Rows(len(groups), width, pad_token_id)
+    code_row = torch.zeros(len(codes), dtype=torch.long)
+    code_index = torch.zeros(len(codes), dtype=torch.long)
+    for row, members in enumerate(groups):
+        start = rows.place(row, 0, codes[members[0]][:prefix], BLOCK_CODE) + 1 if prefix else 0
+        for segment, example in enumerate(members):
+            rest = codes[example][prefix:]
+            code_row[example] = row
+            code_index[example] = rows.place(row, start, rest, BLOCK_CODE + 1 + segment, first_position=prefix)
+            start += len(rest)
+    return {"rows": rows, "code_row": code_row, "code_index": code_index}
 
 
 def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
@@ -185,17 +221,21 @@ def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
 
 
 def pack_segments(lengths: Sequence[int], capacity: int) -> list[list[int]]:
-    """Indices of ``lengths`` grouped in order into as few rows of ``capacity`` tokens as greedy filling gives."""
+    """Indices of ``lengths`` grouped into rows of ``capacity`` tokens, first-fit decreasing (longest first, each
+    into the first row with room), which leaves fewer rows than filling them in order."""
     rows: list[list[int]] = []
-    used = capacity
-    for index, length in enumerate(lengths):
+    free: list[int] = []
+    for index in sorted(range(len(lengths)), key=lambda i: (-lengths[i], i)):
+        length = lengths[index]
         if length > capacity:
             raise ValueError(f"a segment of {length} tokens does not fit a row of {capacity}")
-        if used + length > capacity:
+        row = next((r for r, room in enumerate(free) if room >= length), None)
+        if row is None:
             rows.append([])
-            used = 0
-        rows[-1].append(index)
-        used += length
+            free.append(capacity)
+            row = len(rows) - 1
+        rows[row].append(index)
+        free[row] -= length
     return rows
 
 

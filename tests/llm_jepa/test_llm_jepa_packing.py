@@ -4,6 +4,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from llm_jepa import packing
 from llm_jepa.arguments import JepaObjectiveConfig
 from llm_jepa.loading import add_pred_tokens
 from llm_jepa.objective import last_token_states, llm_jepa_loss
@@ -89,6 +90,28 @@ def test_packed_equals_separate_with_code_views_over_several_rows(tiny_llama3):
     torch.testing.assert_close(runs[0][0].target, runs[1][0].target, atol=1e-5, rtol=1e-4)
 
 
+@pytest.mark.parametrize("row_tokens", [packing.NO_GRAD_CODE_ROW_TOKENS, 0])  # 0: rows of the longest view
+def test_stop_gradient_runs_the_shared_prefix_code_rows(tiny_llama3, monkeypatch, row_tokens):
+    monkeypatch.setattr(packing, "NO_GRAD_CODE_ROW_TOKENS", row_tokens)
+    tokenizer, model, pred_ids, features = _setup(tiny_llama3, 1)
+    features = features * 3
+    codes = [f["code_input_ids"] for f in features]
+    prefix = common_prefix_length(codes)
+    batch = LLMJepaCollator(pred_token_ids=pred_ids, pad_token_id=tokenizer.pad_token_id, mode="packed",
+                            stop_gradient=True)(features)
+    assert prefix > 0 and batch["input_ids"].shape[0] == len(features)  # no Code rows in the trained forward
+    rows, width = batch["code_input_ids"].shape
+    if row_tokens:  # all nine views in one row after one copy of the prefix: no padding at all
+        assert (rows, width) == (1, prefix + sum(len(code) - prefix for code in codes))
+    else:
+        assert rows >= 2 and width == max(len(code) for code in codes)
+    runs = [_run(model, features, pred_ids, tokenizer.pad_token_id, jepa_mode=mode, num_pred_tokens=1,
+                 jepa_stop_gradient=True) for mode in ("separate", "packed")]
+    _assert_same(*runs)
+    torch.testing.assert_close(runs[0][0].target, runs[1][0].target, atol=1e-5, rtol=1e-4)
+    assert not runs[1][0].target.requires_grad
+
+
 @pytest.mark.parametrize("jepa_loss", ["l2", "infonce"])
 def test_packed_equals_separate_eager_backend_and_other_distances(tiny_llama3, jepa_loss):
     tokenizer, model, pred_ids, features = _setup(tiny_llama3, 1, attn="eager")
@@ -164,7 +187,8 @@ def test_code_segments_read_the_shared_prefix_and_themselves_only():
     assert common_prefix_length([[1, 2, 3], [1, 2, 4, 5], [1, 2, 3, 6]]) == 2
     assert common_prefix_length([[1, 2], [1, 2, 3]]) == 1  # each view keeps a token of its own
     assert common_prefix_length([[7], [1]]) == 0 and common_prefix_length([]) == 0
-    assert pack_segments([3, 2, 4, 1], 5) == [[0, 1], [2, 3]]
+    assert pack_segments([3, 2, 4, 1], 5) == [[2, 3], [0, 1]]  # first-fit decreasing
+    assert pack_segments([2, 4, 3, 3, 2], 6) == [[1, 0], [2, 3], [4]]  # in order it would take 4 rows
     with pytest.raises(ValueError, match="does not fit"):
         pack_segments([6], 5)
 

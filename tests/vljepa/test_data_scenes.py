@@ -9,6 +9,7 @@ import datasets
 import numpy as np
 import pytest
 
+from jepa_core.atomic import default_file_mode
 from vljepa.data import load_vl_dataset, validate_dataset
 from vljepa.data.scene_render import COLOR_RGB
 from vljepa.data.scene_text import QUESTION_TYPES, region_of
@@ -131,7 +132,9 @@ def test_cache_writes_png_files_once(tmp_path, monkeypatch):
     paths = {row["path"] for row in first.cast_column("image", datasets.Image(decode=False))["image"]}
     assert len(paths) == 4 and all(path.startswith(str(tmp_path)) for path in paths)
     assert first["question"] == second["question"]
-    assert len(list(tmp_path.glob("datasets/scenes-vqa-train-*.arrow"))) == 1
+    (entry,) = tmp_path.glob("datasets/scenes-vqa-train-*.arrow")
+    assert entry.stat().st_mode & 0o777 == default_file_mode()  # the umask's mode, as any file the user writes
+    assert not list(tmp_path.glob("datasets/.*.tmp"))  # no staging file left behind
 
 
 @pytest.mark.parametrize(

@@ -10,15 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import datasets
 import pyarrow as pa
+
+from jepa_core.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -76,15 +76,11 @@ def cached_dataset(
     if dataset._indices is not None:  # a select()/filter() view: write the rows it shows, not the parent
         dataset = dataset.flatten_indices()
     table = dataset.data.table
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, staging = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    os.chmod(staging, 0o644)  # mkstemp makes it private; a cache entry is for every user of the folder
-    try:
-        with pa.OSFile(staging, "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
-        os.replace(staging, target)
-    finally:
-        Path(staging).unlink(missing_ok=True)
+    with (
+        atomic_path(target) as staging,  # the umask's mode, like any file the user writes
+        pa.OSFile(str(staging), "wb") as sink,
+        pa.ipc.new_stream(sink, table.schema) as writer,
+    ):
+        writer.write_table(table)
     logger.info("cached dataset %s (%d rows) at %s", key, len(dataset), target)
     return datasets.Dataset.from_file(str(target), split=split)

@@ -13,13 +13,13 @@ from transformers import PreTrainedConfig
 
 LossType = Literal["infonce", "cosine", "l2"]
 PredictorType = Literal["pretrained_lm", "fresh"]
-QueryContext = Literal["embeddings", "lm_prefix", "lm_residual", "lm_residual_normed"]
+QueryContext = Literal["embeddings", "lm_prefix", "lm_residual", "lm_residual_normed", "lm_concat"]
 VisualProjection = Literal["linear", "mlp"]
 TokenSelection = Literal["patch", "all"]
 
 _LOSS_TYPES = ("infonce", "cosine", "l2")
 _PREDICTOR_TYPES = ("pretrained_lm", "fresh")
-_QUERY_CONTEXTS = ("embeddings", "lm_prefix", "lm_residual", "lm_residual_normed")
+_QUERY_CONTEXTS = ("embeddings", "lm_prefix", "lm_residual", "lm_residual_normed", "lm_concat")
 _VISUAL_PROJECTIONS = ("linear", "mlp")
 _TOKEN_SELECTIONS = ("patch", "all")
 
@@ -113,7 +113,9 @@ class VLJEPAConfig(PreTrainedConfig):
                   "LayerNorm + linear projection); 'lm_residual' (raw token embeddings plus that projection, "
                   "zero-initialised, so training starts from the 'embeddings' model); 'lm_residual_normed' "
                   "(lm_residual with each query token rescaled to the token embeddings' RMS, so the context "
-                  "cannot grow large enough to drown what the predictor layers compute from the image)."},
+                  "cannot grow large enough to drown what the predictor layers compute from the image); "
+                  "'lm_concat' (the query twice, as separate tokens: its raw token embeddings, then the projected "
+                  "LM states, so neither can drown the other)."},
     )
     predictor_query_context_layers: int | None = field(
         default=None,

@@ -191,3 +191,35 @@ def test_the_normed_residual_keeps_every_query_token_at_the_embeddings_scale(
     loaded = VLJEPAModel.from_pretrained(tmp_path / "n").eval()
     assert loaded.config.predictor_query_context == "lm_residual_normed" and loaded.predictor.query_rescale
     torch.testing.assert_close(loaded.predict(images(2), QUERIES[:2]), before, atol=1e-6, rtol=1e-6)
+
+
+def test_the_concat_context_keeps_raw_embeddings_and_lm_states_as_separate_tokens(
+    tiny_clip, tiny_llama3, vl_tiny_st, tmp_path
+):
+    """'lm_concat': [visual ; raw query embeddings ; projected LM states]; saved and restored with the model."""
+    torch.manual_seed(0)
+    model = VLJEPAModel.from_config(tiny_config(
+        tiny_clip, tiny_llama3, vl_tiny_st, predictor_first_layer=1, predictor_num_layers=1,
+        predictor_query_context="lm_concat", predictor_query_context_layers=1)).eval()
+    predictor = model.predictor
+    seen = {}
+
+    def keep_input(module, args, kwargs):
+        seen["hidden"] = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
+
+    handle = predictor.layers[0].register_forward_pre_hook(keep_input, with_kwargs=True)
+    before = model.predict(images(2), QUERIES[:2])
+    handle.remove()
+    ids, mask = predictor.tokenize(QUERIES[:2])
+    q = ids.shape[1]
+    hidden = seen["hidden"]
+    with torch.no_grad():
+        raw = predictor.token_embeddings(ids)
+        context = predictor.query_projection(predictor.query_context(ids, mask))
+    torch.testing.assert_close(hidden[:, -2 * q : -q], raw)
+    torch.testing.assert_close(hidden[:, -q:], context)
+    assert context.abs().sum() > 0  # not zero-initialised: the context tokens carry the LM's reading from step 0
+    model.save_pretrained(tmp_path / "c")
+    loaded = VLJEPAModel.from_pretrained(tmp_path / "c").eval()
+    assert loaded.config.predictor_query_context == "lm_concat" and loaded.predictor.query_concat
+    torch.testing.assert_close(loaded.predict(images(2), QUERIES[:2]), before, atol=1e-6, rtol=1e-6)

@@ -28,6 +28,9 @@ How the query enters the stack (``query_context``):
   RMS of the token embedding matrix. Unscaled, the trained projection grew to 5-15x the embeddings' scale,
   the residual stream carried mostly the image-independent reading of the question, and yes/no answers
   followed the question's wording instead of the image (BENCHMARKS.md, issue 14).
+* ``"lm_concat"``: the query twice, as separate tokens: its raw token embeddings (what the ``"embeddings"``
+  predictor learns the image-question interaction from), then the projected LM states. The sequence is
+  ``[visual ; embeddings ; context]``, so a large context cannot drown the raw word identities.
 """
 
 from __future__ import annotations
@@ -102,6 +105,7 @@ class Predictor(nn.Module):
         query_context: QueryContext | None = None,
         query_residual: bool = False,
         query_rescale: bool = False,
+        query_concat: bool = False,
     ) -> None:
         super().__init__()
         if attention_implementation not in ("sdpa", "eager"):
@@ -122,6 +126,10 @@ class Predictor(nn.Module):
         self._embedding_rms: torch.Tensor | None = None  # of the frozen token embeddings; computed once
         if query_rescale and not (query_context is not None and query_residual):
             raise ValueError("query_rescale rescales embedding + context: it needs a residual query context")
+        if query_concat and (query_context is None or query_residual):
+            raise ValueError("query_concat appends the context tokens to the embeddings: it needs a query context "
+                             "and no residual")
+        self.query_concat = query_concat
         if query_context is not None:
             width = query_context.token_embeddings.embedding_dim
             self.query_projection = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, hidden_size))
@@ -196,15 +204,20 @@ class Predictor(nn.Module):
             )
         projected = self.visual_projection(visual_tokens.to(self.output_projection.weight.dtype))
         query = None
-        if self.query_context is None or self.query_residual:
+        if self.query_context is None or self.query_residual or self.query_concat:
             query = self.token_embeddings(query_ids).to(projected.dtype)
+        query_masks = [query_mask.bool()]
         if self.query_context is not None:
             context = self.query_projection(self.query_context(query_ids, query_mask).to(projected.dtype))
-            query = context if query is None else query + context
+            if self.query_concat:
+                query = torch.cat([query, context], dim=1)
+                query_masks.append(query_mask.bool())
+            else:
+                query = context if query is None else query + context
         if self.query_rescale:
             query = self._rescale_to_embeddings(query)
         hidden = torch.cat([projected, query], dim=1)
-        key_mask = torch.cat([visual_mask.bool(), query_mask.bool()], dim=1)
+        key_mask = torch.cat([visual_mask.bool(), *query_masks], dim=1)
         position_ids = torch.arange(hidden.shape[1], device=hidden.device).unsqueeze(0).expand(hidden.shape[0], -1)
         position_embeddings = self.rotary_embedding(hidden, position_ids)
         mask = self._attention_mask(key_mask, hidden.dtype)
@@ -276,20 +289,28 @@ def predictor_from_pretrained_lm(
         visual_projection=visual_projection,
         max_query_tokens=max_query_tokens,
         query_context=context,
-        query_residual=query_context in ("lm_residual", "lm_residual_normed"),
-        query_rescale=query_context == "lm_residual_normed",
+        **_query_layout(query_context),
     )
 
 
+_LM_QUERY_CONTEXTS = ("lm_prefix", "lm_residual", "lm_residual_normed", "lm_concat")
+
+
+def _query_layout(query_context: str) -> dict[str, bool]:
+    """The :class:`Predictor` flags that say how a query context combines with the token embeddings."""
+    return {
+        "query_residual": query_context in ("lm_residual", "lm_residual_normed"),
+        "query_rescale": query_context == "lm_residual_normed",
+        "query_concat": query_context == "lm_concat",
+    }
+
+
 def _query_context(lm: nn.Module, depth: int, query_context: str, source: str) -> QueryContext | None:
-    """The LM's layers ``[0, depth)`` as a frozen :class:`QueryContext` (``"lm_prefix"``), or None."""
+    """The LM's layers ``[0, depth)`` as a frozen :class:`QueryContext` (the ``"lm_*"`` contexts), or None."""
     if query_context == "embeddings":
         return None
-    if query_context not in ("lm_prefix", "lm_residual", "lm_residual_normed"):
-        raise ValueError(
-            "query_context must be 'embeddings', 'lm_prefix', 'lm_residual' or 'lm_residual_normed', "
-            f"got {query_context!r}"
-        )
+    if query_context not in _LM_QUERY_CONTEXTS:
+        raise ValueError(f"query_context must be 'embeddings' or one of {_LM_QUERY_CONTEXTS}, got {query_context!r}")
     layers, rotary, _ = _decoder_parts(lm.get_decoder(), source)
     if not 0 < depth <= len(layers):
         raise ValueError(
@@ -350,8 +371,7 @@ def fresh_predictor(
         final_norm=norm,
         token_embeddings=token_embeddings,
         query_context=context,
-        query_residual=query_context in ("lm_residual", "lm_residual_normed"),
-        query_rescale=query_context == "lm_residual_normed",
+        **_query_layout(query_context),
         tokenizer=tokenizer,
         attention_implementation="sdpa",
         visual_dim=visual_dim,

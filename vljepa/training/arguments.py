@@ -58,10 +58,13 @@ class VLJEPAModelArguments:
     predictor_num_heads: int = _help("Heads of a fresh predictor.", default=4)
     predictor_intermediate_size: int = _help("MLP width of a fresh predictor.", default=1024)
     predictor_max_query_tokens: int = _help("Query truncation length in tokens.", default=64)
-    predictor_query_context: Literal["embeddings", "lm_prefix", "lm_residual", "lm_residual_normed"] = _help(
+    predictor_query_context: Literal[
+        "embeddings", "lm_prefix", "lm_residual", "lm_residual_normed", "lm_concat"
+    ] = _help(
         "How the query enters the predictor: 'embeddings' (raw token embeddings), 'lm_prefix' (frozen LM layers read "
         "it first, cached), 'lm_residual' (raw embeddings + a zero-initialised projection of those states) or "
-        "'lm_residual_normed' (lm_residual with each query token rescaled to the embeddings' RMS).",
+        "'lm_residual_normed' (lm_residual with each query token rescaled to the embeddings' RMS) or 'lm_concat' "
+        "(raw embeddings and the projected LM states as separate tokens).",
         default="embeddings",
     )
     predictor_query_context_layers: int | None = _help(

@@ -161,6 +161,20 @@ def test_the_residual_context_starts_as_the_embeddings_predictor(tiny_clip, tiny
     assert VLJEPAModel.from_pretrained(tmp_path / "r").config.predictor_query_context == "lm_residual"
 
 
+def _predict_keeping_the_first_layer_input(model, n):
+    """``model.predict`` on ``n`` images and queries, and the hidden states its first predictor layer received."""
+    seen = {}
+
+    def keep_input(module, args, kwargs):
+        seen["hidden"] = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
+
+    handle = model.predictor.layers[0].register_forward_pre_hook(keep_input, with_kwargs=True)
+    try:
+        return model.predict(images(n), QUERIES[:n]), seen["hidden"]
+    finally:
+        handle.remove()
+
+
 def test_the_normed_residual_keeps_every_query_token_at_the_embeddings_scale(
     tiny_clip, tiny_llama3, vl_tiny_st, tmp_path
 ):
@@ -173,16 +187,9 @@ def test_the_normed_residual_keeps_every_query_token_at_the_embeddings_scale(
     predictor = model.predictor
     with torch.no_grad():
         predictor.query_projection[1].weight.normal_(std=10.0)  # a context projection grown far too large
-    seen = {}
-
-    def keep_input(module, args, kwargs):
-        seen["hidden"] = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
-
-    handle = predictor.layers[0].register_forward_pre_hook(keep_input, with_kwargs=True)
-    before = model.predict(images(2), QUERIES[:2])
-    handle.remove()
+    before, first_layer_input = _predict_keeping_the_first_layer_input(model, 2)
     embedding_rms = predictor.token_embeddings.weight.pow(2).mean().sqrt()
-    query_tokens = seen["hidden"][:, -3:]  # the last query positions (both queries have more than 3 tokens)
+    query_tokens = first_layer_input[:, -3:]  # the last query positions (both queries have more than 3 tokens)
     token_rms = query_tokens.pow(2).mean(dim=-1).sqrt()
     token_rms = token_rms[token_rms > 0]  # padding (a zero embedding row, masked out) stays zero
     assert token_rms.numel() >= 4
@@ -202,17 +209,9 @@ def test_the_concat_context_keeps_raw_embeddings_and_lm_states_as_separate_token
         tiny_clip, tiny_llama3, vl_tiny_st, predictor_first_layer=1, predictor_num_layers=1,
         predictor_query_context="lm_concat", predictor_query_context_layers=1)).eval()
     predictor = model.predictor
-    seen = {}
-
-    def keep_input(module, args, kwargs):
-        seen["hidden"] = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
-
-    handle = predictor.layers[0].register_forward_pre_hook(keep_input, with_kwargs=True)
-    before = model.predict(images(2), QUERIES[:2])
-    handle.remove()
+    before, hidden = _predict_keeping_the_first_layer_input(model, 2)
     ids, mask = predictor.tokenize(QUERIES[:2])
     q = ids.shape[1]
-    hidden = seen["hidden"]
     with torch.no_grad():
         raw = predictor.token_embeddings(ids)
         context = predictor.query_projection(predictor.query_context(ids, mask))

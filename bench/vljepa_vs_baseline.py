@@ -3,16 +3,18 @@
     HF_HUB_OFFLINE=1 .venv/bin/python -m bench.vljepa_vs_baseline                 # runs/compare/report.md
     HF_HUB_OFFLINE=1 .venv/bin/python -m bench.vljepa_vs_baseline --rerun         # retrain every run
 
-Four training runs through ``vljepa train`` (each skipped when its ``metrics.json`` already exists):
+Training runs through ``vljepa train`` (each skipped when its ``metrics.json`` already exists):
 
-* easy-VQA VQA accuracy: ``recipes/vljepa/easyvqa-effnet-minilm.yaml`` vs ``easyvqa-dual-encoder.yaml``
-  (full test set, 9,673 questions, the 13 answers as candidates);
+* easy-VQA VQA accuracy: ``recipes/vljepa/easyvqa-effnet-minilm.yaml`` (after its first stage,
+  ``easyvqa-templates-effnet-minilm.yaml``) vs ``easyvqa-dual-encoder.yaml`` (full test set, 9,673 questions, the
+  13 answers as candidates);
 * zero-shot classification of the easy-VQA test images into the 24 "colour shape" classes with the same
   two models (``vljepa eval --task zeroshot --dataset easyvqa-classes``; 7 prompt templates per class);
 * retrieval R@1/5/10 both ways on 1,000 unseen generated scenes x 4 captions:
   ``recipes/vljepa/scenes-effnet-minilm.yaml`` vs ``scenes-dual-encoder.yaml``.
 
-Each pair shares the frozen X- and Y-encoders, the training examples and the number of optimizer steps;
+Each pair shares the frozen X- and Y-encoders and the training images; the easy-VQA VL-JEPA curriculum trains one
+question epoch more than the dual encoder (stage 2), the other pairs the same examples and optimizer steps;
 both models are scored by the same eval runners. The report (``eval.report.write_comparison_report``) also
 lists the training time of each run.
 """
@@ -32,6 +34,9 @@ RUNS = {  # run name -> (model column, task, recipe)
     "scenes-dual-encoder": ("dual encoder", "retrieval", "recipes/vljepa/scenes-dual-encoder.yaml"),
 }
 
+# Runs whose recipe continues an earlier stage (init_from): that stage's recipe, trained first into "<name>-stage1".
+FIRST_STAGES = {"easyvqa-vljepa": "recipes/vljepa/easyvqa-templates-effnet-minilm.yaml"}
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -41,7 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def train(name: str, recipe: str, output_dir: Path, *, rerun: bool) -> dict:
+def train(name: str, recipe: str, output_dir: Path, *, rerun: bool, extra: tuple[str, ...] = ()) -> dict:
     """Train one run with ``vljepa train`` (a fresh process, as a user would) and return its metrics."""
     metrics_file = output_dir / "metrics.json"
     if metrics_file.is_file() and not rerun:
@@ -50,8 +55,8 @@ def train(name: str, recipe: str, output_dir: Path, *, rerun: bool) -> dict:
     if rerun and output_dir.exists():
         raise SystemExit(f"{output_dir} holds an earlier run; move it away to retrain it from scratch")
     # An interrupted earlier run of this name continues from its last checkpoint.
-    extra = ["--resume", "true"] if (output_dir / "checkpoints").is_dir() else []
-    command = [sys.executable, "-m", "vljepa.cli", "train", recipe, "--output_dir", str(output_dir), *extra]
+    resume = ["--resume", "true"] if (output_dir / "checkpoints").is_dir() else []
+    command = [sys.executable, "-m", "vljepa.cli", "train", recipe, "--output_dir", str(output_dir), *extra, *resume]
     print(f"[{name}] {' '.join(command[1:])}", flush=True)
     subprocess.run(command, check=True)
     return json.loads(metrics_file.read_text())
@@ -81,7 +86,12 @@ def main(argv: list[str] | None = None) -> Path:
                 continue
             metrics = json.loads(metrics_file.read_text())
         else:
-            metrics = train(name, recipe, args.output_dir / name, rerun=args.rerun)
+            extra: tuple[str, ...] = ()
+            if name in FIRST_STAGES:
+                first = args.output_dir / f"{name}-stage1"
+                train(f"{name}-stage1", FIRST_STAGES[name], first, rerun=args.rerun)
+                extra = ("--init_from", str(first / "model"))
+            metrics = train(name, recipe, args.output_dir / name, rerun=args.rerun, extra=extra)
         results.setdefault(column, {})[task] = metrics
         if task == "vqa":
             results[column]["zeroshot"] = zeroshot(args.output_dir / name, rerun=args.rerun)

@@ -1,7 +1,7 @@
 """`make demo`: resolve every bundled model, then run VL-JEPA and LLM-JEPA on the bundled defaults.
 
-Each job runs as its own process (``vljepa train``, ``vljepa eval`` on ``easyvqa-reworded``, ``llm-jepa
-train``, ``llm-jepa eval``) so what the demo does is exactly what a user types; a failing job stops the demo
+Each job runs as its own process (``vljepa train`` twice, the two stages of the default curriculum, ``vljepa
+eval`` on ``easyvqa-reworded``, ``llm-jepa train``, ``llm-jepa eval``) so what the demo does is exactly what a user types; a failing job stops the demo
 with its exit code.
 """
 
@@ -19,7 +19,8 @@ from jepa_core.resolver import list_bundled, resolve_model
 
 logger = logging.getLogger("jepa_core.demo")
 
-VLJEPA_RECIPE = "recipes/vljepa/easyvqa-effnet-minilm.yaml"
+VLJEPA_TEMPLATES_RECIPE = "recipes/vljepa/easyvqa-templates-effnet-minilm.yaml"  # stage 1 of the curriculum
+VLJEPA_RECIPE = "recipes/vljepa/easyvqa-effnet-minilm.yaml"  # stage 2, from stage 1's model (init_from)
 LLM_JEPA_RECIPE = "recipes/llm_jepa/regex-smollm2-lora.yaml"
 
 
@@ -30,6 +31,14 @@ def _run(command: list[str]) -> float:
     if result.returncode != 0:
         raise SystemExit(f"demo step failed (exit {result.returncode}): {' '.join(command)}")
     return time.perf_counter() - start
+
+
+def _train_once(run_dir: Path, command: list[str]) -> None:
+    """Run a training command unless ``run_dir`` holds a finished run; resume an interrupted one."""
+    if (run_dir / "metrics.json").exists():
+        logger.info("%s already holds a finished run; delete it to train again", run_dir)
+        return
+    _run(command + (["--resume"] if run_dir.exists() else []))
 
 
 def _load(model_id: str, path: Path) -> str:
@@ -78,12 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     py = sys.executable
     # Idempotent: a finished job (metrics.json present) is reused; an interrupted one is resumed or replaced.
     if "vljepa" not in args.skip:
-        run_dir = out / "vljepa"
-        if not (run_dir / "metrics.json").exists():
-            command = [py, "-m", "vljepa.cli", "train", VLJEPA_RECIPE, "--output_dir", str(run_dir)]
-            _run(command + (["--resume"] if run_dir.exists() else []))
-        else:
-            logger.info("%s already holds a finished run; delete it to train again", run_dir)
+        stage1, run_dir = out / "vljepa-templates", out / "vljepa"
+        _train_once(stage1, [py, "-m", "vljepa.cli", "train", VLJEPA_TEMPLATES_RECIPE, "--output_dir", str(stage1),
+                             "--eval_task", "none"])
+        _train_once(run_dir, [py, "-m", "vljepa.cli", "train", VLJEPA_RECIPE, "--output_dir", str(run_dir),
+                              "--init_from", str(stage1 / "model")])
         metrics = json.loads((run_dir / "metrics.json").read_text())
         reworded_dir = run_dir / "eval-reworded"  # the same test images, questions in words training never used
         if not (reworded_dir / "metrics.json").exists():

@@ -54,6 +54,9 @@ def evaluate_model(
     if run is None:
         raise ValueError(f"unknown evaluation task {task!r}; choose from {', '.join(EVAL_TASKS)}")
     logger.info("Evaluating %s on %d rows -> %s", task, len(dataset), output_dir)
+    predictor = getattr(model, "predictor", None)  # the dual encoder has none
+    if task == "vqa" and predictor is not None:  # the query context of every distinct question, batched
+        predictor.prefill_query_context(list(dataset["question"]))
     return run(
         model, dataset, output_dir=output_dir, batch_size=batch_size, accelerator=accelerator, on_bad_input=on_bad_input
     )

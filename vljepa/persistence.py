@@ -119,6 +119,16 @@ def _target_device(value: str | int | torch.device | dict | None) -> torch.devic
     return torch.device(value)
 
 
+# Config fields that say what a trained tensor means: ``init_from`` copies tensors only between models that agree on
+# them. The query context, the frozen flags and the loss settings may change between the stages of a curriculum.
+INIT_FROM_MUST_MATCH = (
+    "model_type", "x_encoder_id", "x_encoder_revision", "x_encoder_processor_overrides", "x_encoder_token_selection",
+    "x_encoder_pooled_grid_size", "x_encoder_feature_layer", "predictor_type", "predictor_model_id",
+    "predictor_revision", "predictor_num_layers", "predictor_first_layer", "visual_projection", "y_encoder_id",
+    "y_encoder_revision", "embedding_dim",
+)
+
+
 class PersistenceMixin:
     """``save_pretrained`` / ``from_pretrained`` / ``push_to_hub`` for :class:`torch.nn.Module` models.
 
@@ -242,6 +252,45 @@ class PersistenceMixin:
                 f"{source} does not match the model built from its config: missing {missing[:8]}"
                 f"{' ...' if len(missing) > 8 else ''}, unexpected {result.unexpected_keys[:8]}"
             )
+
+    def load_initial_weights(self, source: str | Path) -> list[str]:
+        """Start from what another run trained: copy a saved model's trained tensors into this one (``init_from``).
+
+        For curricula: a run continues an earlier run's model under another recipe. The saved model must agree with
+        this one on :data:`INIT_FROM_MUST_MATCH` (kind, encoders, predictor layers, projections), and each of its
+        tensors must exist here with the same shape. Tensors this model has and the saved one lacks (e.g. the query-context
+        projection a new recipe adds) keep their fresh initialisation; their names are returned and logged.
+        """
+        local = Path(source).expanduser()
+        if not local.exists() and (str(source).startswith((".", "/", "~")) or str(source).count("/") > 1):
+            raise FileNotFoundError(f"init_from {source!r}: no such folder. It names the model/ folder of an earlier "
+                                    "run: train that run first (a curriculum recipe's header says which)")
+        folder = resolve_saved_folder(source)
+        config_file, weights = folder / CONFIG_NAME, folder / WEIGHTS_NAME
+        if not (config_file.is_file() and weights.is_file()):
+            raise FileNotFoundError(f"init_from {source!r}: {folder} has no {CONFIG_NAME} and {WEIGHTS_NAME}; "
+                                    "give the model/ folder of a finished vljepa run")
+        saved = json.loads(config_file.read_text())
+        ours = self.config.to_dict()
+        differ = [f"{key}: saved {saved.get(key)!r}, recipe {ours.get(key)!r}" for key in INIT_FROM_MUST_MATCH
+                  if saved.get(key) != ours.get(key)]
+        if differ:
+            raise ValueError(f"init_from {source!r} was trained with other encoders, predictor layers or widths than "
+                             f"this recipe's ({'; '.join(differ)}): its tensors would mean something else here")
+        tensors = load_file(str(weights))
+        own = self.state_dict()  # type: ignore[attr-defined]
+        unknown = [key for key in tensors if key not in own]
+        reshaped = [f"{key} {tuple(tensors[key].shape)} -> {tuple(own[key].shape)}"
+                    for key in tensors if key in own and tensors[key].shape != own[key].shape]
+        if unknown or reshaped:
+            raise ValueError(f"init_from {source!r} does not fit this recipe's model: tensors it lacks {unknown[:8]}, "
+                             f"other shapes {reshaped[:8]}; the predictor layers, widths and projections must match")
+        self.load_state_dict(tensors, strict=False)  # type: ignore[attr-defined]
+        prefixes = tuple(self.frozen_prefixes())
+        fresh = [key for key in own if key not in tensors and not key.startswith(prefixes)]
+        logger.info("Initialised from %s: %d tensors copied; kept their fresh initialisation: %s", folder,
+                    len(tensors), ", ".join(fresh) or "none")
+        return fresh
 
     def push_to_hub(
         self, repo_id: str, *, private: bool = False, token: str | None = None,

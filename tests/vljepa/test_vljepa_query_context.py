@@ -222,3 +222,15 @@ def test_the_concat_context_keeps_raw_embeddings_and_lm_states_as_separate_token
     loaded = VLJEPAModel.from_pretrained(tmp_path / "c").eval()
     assert loaded.config.predictor_query_context == "lm_concat" and loaded.predictor.query_concat
     torch.testing.assert_close(loaded.predict(images(2), QUERIES[:2]), before, atol=1e-6, rtol=1e-6)
+
+
+def test_prefilled_states_match_the_states_computed_one_query_at_a_time(tiny_clip, tiny_llama3, vl_tiny_st):
+    """The trainer prefills every question of a run at once (equal lengths batched); the states are those that
+    the lazy, one-query-at-a-time path computes."""
+    predictor = prefix_model(tiny_clip, tiny_llama3, vl_tiny_st).predictor
+    ids, mask = predictor.tokenize(QUERIES)
+    one_at_a_time = predictor.query_context(ids, mask)
+    predictor.query_context.clear_cache()
+    assert predictor.prefill_query_context(QUERIES) == len(set(QUERIES) - {""})
+    assert predictor.prefill_query_context(QUERIES) == 0  # every one cached already
+    torch.testing.assert_close(predictor.query_context(ids, mask), one_at_a_time, atol=1e-5, rtol=1e-5)

@@ -1,4 +1,5 @@
-"""Exact resume of the default recipe on the real bundled models (EfficientNet-Lite0, SmolLM2, MiniLM).
+"""Exact resume on the real bundled models (EfficientNet-Lite0, SmolLM2, MiniLM), with the default curriculum's
+first recipe (captions, then questions; the second stage reads stage 1's model and has no caption stage).
 
 The tiny-model resume tests train the Y-encoder; the default recipe freezes it, and a frozen Y-encoder
 memoises target embeddings, whose last bits depend on the batch a text was first encoded in. Before the
@@ -17,11 +18,11 @@ from vljepa.cli import main
 from vljepa.training.checkpointing import complete_checkpoints
 
 ROOT = Path(__file__).resolve().parents[2]
-RECIPE = ROOT / "recipes" / "vljepa" / "easyvqa-effnet-minilm.yaml"
+RECIPE = ROOT / "recipes" / "vljepa" / "easyvqa-templates-effnet-minilm.yaml"
 
 
 def short_default_recipe(tmp_path: Path, out: str) -> list[str]:
-    """The default recipe shortened: 240 rows per dataset, batch 16 -> 15 caption + 15 question steps,
+    """The curriculum's first recipe shortened: 240 rows per dataset, batch 16 -> 15 caption + 15 question steps,
     a checkpoint every 3 steps."""
     return ["train", str(RECIPE), "--max_train_samples", "240", "--per_device_train_batch_size", "16",
             "--caption_epochs", "1", "--query_epochs", "1", "--eval_task", "none", "--report_to", "none",

@@ -155,6 +155,17 @@ def test_trainer_end_to_end_with_exact_resume(tmp_path, tiny_timm, tiny_llama3, 
     for key, value in a.items():
         assert torch.equal(value, b[key]), key  # bit-identical
 
+    # A curriculum: a run under another recipe (here with a query context) starts from this run's tensors.
+    continued = tmp_path / "continued"
+    assert main(trainer_argv(continued, cache, tiny_timm, tiny_llama3, vl_tiny_st, "--init_from", str(first / "model"),
+                             "--predictor_query_context", "lm_residual", "--predictor_query_context_layers", "1",
+                             "--learning_rate", "1e-12", "--eval_task", "none")) == 0
+    c = load_file(continued / "model" / "model.safetensors")
+    for key, value in a.items():  # a learning rate of 1e-12 leaves what it started from
+        torch.testing.assert_close(c[key], value, rtol=0, atol=1e-9, msg=key)
+    assert all(c[key].abs().max() < 1e-9 for key in c if key.startswith("predictor.query_projection.1."))  # fresh
+    assert "Initialised from" in (continued / "train.log").read_text()
+
 
 @pytest.mark.slow
 def test_cli_eval_scores_a_saved_model(tmp_path, tiny_model, capsys):
@@ -177,19 +188,26 @@ def test_cli_eval_scores_a_saved_model(tmp_path, tiny_model, capsys):
 @pytest.mark.bundled
 @pytest.mark.slow
 def test_default_recipe_runs_on_the_bundled_models(tmp_path):
-    """The default recipe's real models (converted bundled weights) train a few steps and round-trip."""
+    """The default curriculum's two recipes on the real models (converted bundled weights): a few steps each, the
+    second starting from the first's model (init_from), and a round-trip."""
     from vljepa.cli import main
     from vljepa.data import load_vl_dataset
     from vljepa.modeling import VLJEPAModel
 
-    recipe = RECIPES[[p.name for p in RECIPES].index("easyvqa-effnet-minilm.yaml")]
-    argv = ["train", str(recipe), "--max_train_samples", "64", "--per_device_train_batch_size", "16",
-            "--caption_epochs", "1", "--query_epochs", "1", "--eval_task", "none", "--report_to", "none",
-            "--output_dir", str(tmp_path / "run"), "--feature_cache_dir", str(tmp_path / "cache")]
-    assert main(argv) == 0
+    names = [p.name for p in RECIPES]
+    short = ["--max_train_samples", "64", "--per_device_train_batch_size", "16", "--query_epochs", "1",
+             "--eval_task", "none", "--report_to", "none", "--feature_cache_dir", str(tmp_path / "cache")]
+    stage1 = RECIPES[names.index("easyvqa-templates-effnet-minilm.yaml")]
+    assert main(["train", str(stage1), "--caption_epochs", "1", "--output_dir", str(tmp_path / "stage1"), *short]) == 0
+    assert json.loads((tmp_path / "stage1" / "metrics.json").read_text())["train_steps"] == 8  # (64 + 64) / 16
+    recipe = RECIPES[names.index("easyvqa-effnet-minilm.yaml")]
+    assert main(["train", str(recipe), "--init_from", str(tmp_path / "stage1" / "model"),
+                 "--output_dir", str(tmp_path / "run"), *short]) == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert metrics["train_steps"] == 8  # (64 captions + 64 questions) / 16
+    assert metrics["train_steps"] == 4  # 64 questions / 16: the captions were stage 1's
+    assert "Initialised from" in (tmp_path / "run" / "train.log").read_text()
     model = VLJEPAModel.from_pretrained(tmp_path / "run" / "model")
+    assert model.config.predictor_query_context == "lm_residual"
     assert model.config.x_encoder_revision.startswith("bundled:")  # encoders recorded by id + revision
     assert model.config.predictor_revision.startswith("bundled:")
     test = load_vl_dataset("easyvqa", "test").select(range(4))

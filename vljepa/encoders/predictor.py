@@ -176,6 +176,14 @@ class Predictor(nn.Module):
         device = device or self.output_projection.weight.device
         return ids.to(device), mask.to(device)
 
+    def prefill_query_context(self, queries: Sequence[str]) -> int:
+        """Compute the query context's states of every distinct query now (batched; see
+        :meth:`QueryContext.prefill`); return how many were new (0 without a query context)."""
+        if self.query_context is None:
+            return 0
+        encoded = self.tokenizer(sorted(set(queries)), add_special_tokens=False)["input_ids"]
+        return self.query_context.prefill(tuple(ids[: self.max_query_tokens]) for ids in encoded)
+
     def _attention_mask(self, key_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """``[B, 1, L, L]`` bidirectional mask: every position sees every real key, none sees pads."""
         length = key_mask.shape[1]

@@ -150,6 +150,12 @@ class VLJEPATrainingArguments:
                   "--resume_from_checkpoint (the transformers name; a recipe may use either key).",
                   "aliases": ["--resume_from_checkpoint"]},
     )
+    init_from: str | None = _help(
+        "A saved model (the model/ folder of a finished run, or a Hub id) whose trained tensors start this run: a "
+        "curriculum continues an earlier run under another recipe. Same encoders and shapes required; tensors the "
+        "recipe adds (e.g. a query-context projection) keep their fresh initialisation. A resumed checkpoint wins.",
+        default=None,
+    )
 
     # --- data stages -----------------------------------------------------------------------------------
     caption_dataset: str | None = _help("Captioning dataset for the query-free stage (None: skip).", default=None)

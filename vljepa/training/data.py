@@ -329,18 +329,21 @@ def fill_target_memo(
     depend on the batch the text came in (its padding and shape change the kernels' rounding, ~1e-7). A
     resumed run starts with an empty memo mid-stage, so it met texts in other batches than the run it
     continues and its weights drifted (by up to 8e-4 on the default recipe). Filled here from the data
-    order (a pure function of the seed) in sorted chunks, the memo holds the same bits in both runs.
+    order (a pure function of the seed) in sorted chunks, the memo holds the same bits in both runs. The
+    predictor's query-context cache (states of each distinct question) is filled the same way, batched.
     """
-    y_encoder = model.y_encoder
-    memo_size = y_encoder.memo_size
-    if not y_encoder.frozen or memo_size == 0:
-        return memo_size  # a trained Y-encoder does not memoise while training
     pairs = [
         pair for index, (stage, count) in enumerate(zip(stages, micro_counts))
         for pair in trained_pairs(stage, seed=seed, stage_index=index, micro_batches=count,
                                   global_batch_size=global_batch_size)
     ]  # fmt: skip
     queries, targets = [query for query, _ in pairs], [target for _, target in pairs]
+    if not dual_encoder and (computed := model.predictor.prefill_query_context(queries)):
+        logger.info("Query context: computed the states of the %d distinct questions of the run", computed)
+    y_encoder = model.y_encoder
+    memo_size = y_encoder.memo_size
+    if not y_encoder.frozen or memo_size == 0:
+        return memo_size  # a trained Y-encoder does not memoise while training
     if dual_encoder:
         targets = model.compose(queries, targets)  # the dual encoder embeds "question answer" texts
     texts = sorted(set(targets))

@@ -192,6 +192,8 @@ class VLJEPATrainer:
         if accelerator.is_main_process:
             write_run_metadata(self.output_dir, {"model": self.model_args, "training": args}, argv=self.argv)
         model = build_model(self.model_args)
+        if args.init_from:
+            model.load_initial_weights(args.init_from)
         cache = self._feature_cache(model)
         stages = load_stages(args, accelerator)
         if cache is not None:
@@ -321,10 +323,8 @@ class VLJEPATrainer:
         counts = [stage.total_micro_batches(global_batch) // accumulation * accumulation for stage in stages]
         for stage, count in zip(stages, counts):
             if count == 0:
-                raise ValueError(
-                    f"{stage.name} stage: {len(stage)} examples x {stage.epochs} epochs is less than one optimizer step "
-                    f"({global_batch} examples x {accumulation} accumulation)"
-                )
+                raise ValueError(f"{stage.name} stage: {len(stage)} examples x {stage.epochs} epochs is less than one "
+                                 f"optimizer step ({global_batch} examples x {accumulation} accumulation)")
         return counts
 
     def _run_stage(self, model, optimizer, scheduler, stage, stage_index: int, count: int, table, periodic_eval,

@@ -319,6 +319,15 @@ class MicroBatches(torch.utils.data.Dataset):
         return item
 
 
+def prefill_queries(model, stages: list) -> None:
+    """Compute the predictor's query-context states (:meth:`~vljepa.encoders.predictor.Predictor.
+    prefill_query_context`) of every question of the run now, in batches of equal length: the same set, so the
+    same bits, in a run and in its resumption. Call it before the model is wrapped for distributed training."""
+    predictor = getattr(model, "predictor", None)  # the dual encoder has none
+    if predictor is not None and (computed := predictor.prefill_query_context([q for s in stages for q in s.queries])):
+        logger.info("Query context: computed the states of the %d distinct questions of the run", computed)
+
+
 def fill_target_memo(
     model, stages: list, micro_counts: list[int], *, seed: int, global_batch_size: int, dual_encoder: bool
 ) -> int:
@@ -329,21 +338,18 @@ def fill_target_memo(
     depend on the batch the text came in (its padding and shape change the kernels' rounding, ~1e-7). A
     resumed run starts with an empty memo mid-stage, so it met texts in other batches than the run it
     continues and its weights drifted (by up to 8e-4 on the default recipe). Filled here from the data
-    order (a pure function of the seed) in sorted chunks, the memo holds the same bits in both runs. The
-    predictor's query-context cache (states of each distinct question) is filled the same way, batched.
+    order (a pure function of the seed) in sorted chunks, the memo holds the same bits in both runs.
     """
+    y_encoder = model.y_encoder
+    memo_size = y_encoder.memo_size
+    if not y_encoder.frozen or memo_size == 0:
+        return memo_size  # a trained Y-encoder does not memoise while training
     pairs = [
         pair for index, (stage, count) in enumerate(zip(stages, micro_counts))
         for pair in trained_pairs(stage, seed=seed, stage_index=index, micro_batches=count,
                                   global_batch_size=global_batch_size)
     ]  # fmt: skip
     queries, targets = [query for query, _ in pairs], [target for _, target in pairs]
-    if not dual_encoder and (computed := model.predictor.prefill_query_context(queries)):
-        logger.info("Query context: computed the states of the %d distinct questions of the run", computed)
-    y_encoder = model.y_encoder
-    memo_size = y_encoder.memo_size
-    if not y_encoder.frozen or memo_size == 0:
-        return memo_size  # a trained Y-encoder does not memoise while training
     if dual_encoder:
         targets = model.compose(queries, targets)  # the dual encoder embeds "question answer" texts
     texts = sorted(set(targets))

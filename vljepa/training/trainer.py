@@ -54,6 +54,7 @@ from vljepa.training.data import (
     decode_stage_images,
     fill_target_memo,
     load_stages,
+    prefill_queries,
 )
 from vljepa.training.feature_cache import FeatureCache
 from vljepa.training.sharding import check_sharded_run, configure_backend
@@ -196,12 +197,8 @@ class VLJEPATrainer:
             model.load_initial_weights(args.init_from)
         cache = self._feature_cache(model)
         stages = load_stages(args, accelerator)
-        if cache is not None:
-            table = self._feature_table(model, cache, stages)
-        else:
-            table = None
-            for stage in stages:
-                decode_stage_images(stage, self.image_loader)
+        table = self._feature_table(model, cache, stages)
+        prefill_queries(model, stages)  # before prepare(): FSDP runs its units only inside the root's forward
         self._record_bad_inputs()
         features_seconds = time.perf_counter() - started
 
@@ -252,8 +249,7 @@ class VLJEPATrainer:
         accelerator.wait_for_everyone()
         if sharded and eval_dataset is not None:  # evaluate the gathered weights, unsharded, on every process
             model = type(unwrapped).from_pretrained(model_dir, device=accelerator.device)
-            if cache is not None:
-                model.x_encoder.feature_cache = cache
+            model.x_encoder.feature_cache = cache  # None without one, as built
         metrics: dict[str, Any] = {}
         eval_started = time.perf_counter()
         if eval_dataset is not None:
@@ -304,8 +300,12 @@ class VLJEPATrainer:
             if self.bad_inputs.total:
                 logger.warning("Training data: %s; the files are listed in %s", self.bad_inputs.summary(), path)
 
-    def _feature_table(self, model, cache: FeatureCache, stages: list) -> torch.Tensor:
-        """Fill the cache for all training images (main process first) and load the table ``[U, T, D]``."""
+    def _feature_table(self, model, cache: FeatureCache | None, stages: list) -> torch.Tensor | None:
+        """Fill the cache for all training images (main process first), load the table ``[U, T, D]``; no cache: None."""
+        if cache is None:  # the images are decoded (bad ones dropped under the policy) and read as they are
+            for stage in stages:
+                decode_stage_images(stage, self.image_loader)
+            return None
         model.attach_feature_cache(cache)  # evaluation images go through the cache too
         with self.accelerator.main_process_first():
             cache.refresh()

@@ -44,6 +44,7 @@ import torch
 from torch import nn
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaModel, PreTrainedTokenizerBase
 
+from vljepa.configuration import _QUERY_CONTEXTS as QUERY_CONTEXTS
 from vljepa.encoders.query_context import QueryContext, attention_mask_format, call_layer
 
 logger = logging.getLogger(__name__)
@@ -301,7 +302,7 @@ def predictor_from_pretrained_lm(
     )
 
 
-_LM_QUERY_CONTEXTS = ("lm_prefix", "lm_residual", "lm_residual_normed", "lm_concat")
+_LM_QUERY_CONTEXTS = tuple(name for name in QUERY_CONTEXTS if name != "embeddings")
 
 
 def _query_layout(query_context: str) -> dict[str, bool]:

@@ -1,4 +1,4 @@
-"""Questions (and captions) in other words: saved models side by side on easy-VQA and easyvqa-reworded.
+"""Questions (and captions) in other words: saved models side by side on easy-VQA and its re-worded sets.
 
     HF_HUB_OFFLINE=1 .venv/bin/python -m bench.vljepa_robustness runs/vljepa/model runs/dual-encoder/model
     HF_HUB_OFFLINE=1 .venv/bin/python -m bench.vljepa_robustness MODEL --max_samples 500     # a quick look
@@ -6,9 +6,10 @@
 
 For each model folder (VL-JEPA or the dual-encoder baseline: anything ``vljepa eval`` loads) this runs
 ``vljepa eval --task vqa`` on the easy-VQA test set and on ``easyvqa-reworded`` (the same test images, the
-questions re-worded by rules training never uses; all 13 answers are candidates in both), then writes a
+questions re-worded by rules training never uses) and on ``easyvqa-unseen-constructions`` (its yes/no
+questions in constructions no grammar here uses); all 13 answers are candidates in each. Then it writes a
 Markdown table to ``<output_dir>/robustness.md`` and prints it: overall accuracy on each set, accuracy per
-re-wording category, and the share of yes/no questions answered with yes or no. ``--retrieval`` adds
+re-wording category and construction, and the share of yes/no questions answered with yes or no. ``--retrieval`` adds
 R@1/5/10 both ways on the generated test scenes with their training-style captions (``scenes``) and in
 other words (``scenes-reworded``), for models trained on scenes. Each evaluation's own files
 (``metrics.json``, ``predictions.jsonl``, ``report.md``) stay in ``<output_dir>/<model>/<dataset>/``; an
@@ -26,7 +27,8 @@ from eval.vqa import yes_no_answer_rate
 
 logger = logging.getLogger(__name__)
 
-VQA_SETS = ("easyvqa", "easyvqa-reworded")
+VQA_SETS = ("easyvqa", "easyvqa-reworded", "easyvqa-unseen-constructions")
+CATEGORY_SETS = {"easyvqa-reworded": "reworded", "easyvqa-unseen-constructions": "unseen construction"}
 RETRIEVAL_SETS = ("scenes", "scenes-reworded")
 RETRIEVAL_KEYS = ("i2t_r1", "i2t_r5", "i2t_r10", "t2i_r1", "t2i_r5", "t2i_r10")
 
@@ -97,17 +99,19 @@ def robustness_table(results: dict[str, dict[str, dict]]) -> str:
 
     add("easy-VQA test: accuracy", "easyvqa", "vqa_accuracy")
     add("easy-VQA test: yes/no answered yes/no", "easyvqa", "yes_no_answered_yes_no")
-    add("easyvqa-reworded: accuracy", "easyvqa-reworded", "vqa_accuracy")
-    add("easyvqa-reworded: yes/no answered yes/no", "easyvqa-reworded", "yes_no_answered_yes_no")
-    categories = sorted(
-        {name for per_model in results.values() for name in per_model.get("easyvqa-reworded", {}).get(
-            "vqa_accuracy_by_category", {})}
-    )  # fmt: skip
-    for category in categories:
-        add(f"reworded, {category}: accuracy", "easyvqa-reworded", "vqa_accuracy_by_category", category)
-    for category in categories:
-        add(f"reworded, {category}: yes/no answered yes/no", "easyvqa-reworded",
-            "yes_no_answered_yes_no_by_category", category)  # fmt: skip
+    for dataset in CATEGORY_SETS:
+        add(f"{dataset}: accuracy", dataset, "vqa_accuracy")
+        add(f"{dataset}: yes/no answered yes/no", dataset, "yes_no_answered_yes_no")
+    for dataset, short in CATEGORY_SETS.items():
+        categories = sorted(
+            {name for per_model in results.values() for name in per_model.get(dataset, {}).get(
+                "vqa_accuracy_by_category", {})}
+        )  # fmt: skip
+        for category in categories:
+            add(f"{short}, {category}: accuracy", dataset, "vqa_accuracy_by_category", category)
+        for category in categories:
+            add(f"{short}, {category}: yes/no answered yes/no", dataset,
+                "yes_no_answered_yes_no_by_category", category)  # fmt: skip
     for dataset in RETRIEVAL_SETS:
         for key in RETRIEVAL_KEYS:
             add(f"{dataset}: {key}", dataset, key)

@@ -19,6 +19,7 @@ def test_robustness_table_lists_sets_categories_and_models():
                 "vqa_accuracy_by_category": {"negation": 0.25, "polite": 0.8},
                 "yes_no_answered_yes_no_by_category": {"negation": 0.5},
             },
+            "easyvqa-unseen-constructions": {"vqa_accuracy": 0.6, "vqa_accuracy_by_category": {"ellipsis": 0.7}},
         },
         "dual": {"easyvqa": {"vqa_accuracy": 0.9, "yes_no_answered_yes_no": None}},
     }
@@ -28,6 +29,8 @@ def test_robustness_table_lists_sets_categories_and_models():
     assert "| easy-VQA test: yes/no answered yes/no | 100.00 | — |" in table
     assert "| reworded, negation: accuracy | 25.00 | — |" in table
     assert "| reworded, negation: yes/no answered yes/no | 50.00 | — |" in table
+    assert "| easyvqa-unseen-constructions: accuracy | 60.00 | — |" in table
+    assert "| unseen construction, ellipsis: accuracy | 70.00 | — |" in table
     assert not any("polite: yes/no" in line for line in table)  # no value anywhere: no row
     assert not any("scenes" in line for line in table)
 
@@ -40,7 +43,8 @@ def test_bench_runs_end_to_end_on_a_tiny_model(tmp_path, tiny_model, monkeypatch
     argv = [str(tmp_path / "model"), "--names", "tiny", "--output_dir", str(tmp_path / "out"),
             "--max_samples", "8", "--retrieval", "--scenes_images", "5"]  # fmt: skip
     report = main(argv).read_text()
-    for label in ("easy-VQA test: accuracy", "easyvqa-reworded: accuracy", "scenes-reworded: i2t_r1"):
+    for label in ("easy-VQA test: accuracy", "easyvqa-reworded: accuracy", "easyvqa-unseen-constructions: accuracy",
+                  "scenes-reworded: i2t_r1"):
         assert f"| {label} |" in report
     assert (tmp_path / "out" / "tiny" / "easyvqa-reworded" / "predictions.jsonl").is_file()
     assert main(argv).read_text() == report  # reused, not re-evaluated

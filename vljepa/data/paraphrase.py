@@ -21,7 +21,8 @@ not determine the attribute keep their question.
 
 The training grammar is disjoint from the robustness set's (``easyvqa-reworded``) by construction: no
 shared template, word-list entry or key phrase, and no question that both can produce (tested). It
-words the 35 easy-VQA frames in 1,314 distinct ways, so a run sees at most ~1,420 distinct questions.
+words the 35 easy-VQA frames in 1,880 distinct ways; a run (1 epoch, paraphrase_prob 0.5) sees ~1,950
+distinct questions.
 
 Columns: the ``vqa`` schema plus ``original_question``, ``original_answer``, ``paraphrased`` (bool) and
 ``balanced`` (bool: re-asked about another value by ``balance_presence``).

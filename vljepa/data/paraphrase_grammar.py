@@ -8,6 +8,15 @@ report / specify / give / indicate") and courtesies ("kindly", "i'd like to know
 "i wonder"). ``tests/vljepa/test_data_reworded.py`` proves that no template, word-list entry or key
 phrase is shared and that no frame is ever worded the same by both grammars.
 
+What is shared is English syntax. The ``syntax`` category asks yes/no questions in the polar-question
+constructions a grammar of English lists (predication "is the item red?", a fronted target "a circle: does
+the photo have one?", declarative and tag questions "..., right?", a cleft "is it a circle that ...", and
+negation by exclusion "does the item have a coloring besides red?"). It
+was added after session 5's analysis found that the robustness set's re-worded yes/no questions answered
+with a colour or shape word were, almost all, in two constructions no training question used (predication
+"is the figure red?", dislocation "a red shape, is there one in the image?"). For those two the robustness
+set measures unseen wordings of seen constructions, not unseen constructions; BENCHMARKS.md says so.
+
 The grammar stays small on purpose (at most ~3,000 distinct questions over the 35 easy-VQA frames): a
 predictor that caches frozen language-model states per distinct question pays per string.
 """
@@ -118,6 +127,41 @@ PARAPHRASE_TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
             shape_target=_SHAPE_TARGET,
         ),
     },
+    # Yes/no questions in English's other polar-question constructions, in this grammar's own words: predication
+    # on the item, a fronted (dislocated) target, declarative and tag questions, a cleft, and (negated) exclusion.
+    # The three categories above only vary words and register; their yes/no questions all start alike.
+    "syntax": {
+        "has_color": (
+            "is the {item} {col}?",
+            "a {col} {item}: does the {pic} have one?",
+            "the {pic} has a {col} {item}?",
+            "the {pic} has a {col} {item}, right?",
+            "is it a {col} {item} that the {pic} has?",
+        ),
+        "has_shape": (
+            "is the {item} a {shp}?",
+            "a {shp}: does the {pic} have one?",
+            "the {pic} has a {shp}?",
+            "the {pic} has a {shp}, right?",
+            "is it a {shp} that the {pic} has?",
+        ),
+        "no_color": (
+            "the {item} isn't {col}, right?",
+            "a {col} {item}: does the {pic} lack one?",
+            "the {pic} lacks a {col} {item}?",
+            "a {col} {item} is absent from the {pic}, right?",
+            "is it a {col} {item} that the {pic} lacks?",
+            "does the {item} have a {paint} besides {col}?",
+        ),
+        "no_shape": (
+            "the {item} isn't a {shp}, right?",
+            "a {shp}: does the {pic} lack one?",
+            "the {pic} lacks a {shp}?",
+            "a {shp} is absent from the {pic}, right?",
+            "is it a {shp} that the {pic} lacks?",
+            "does the {item} have a {kind} besides a {shp}?",
+        ),
+    },
 }
 
 PARAPHRASE_KEY_PHRASES: tuple[str, ...] = (
@@ -141,6 +185,8 @@ PARAPHRASE_KEY_PHRASES: tuple[str, ...] = (
     "drawn",
     "do we have",
     "things",
+    "right",
+    "besides",
 )
 
 PARAPHRASE_GRAMMAR = PhraseGrammar(

@@ -8,6 +8,7 @@ are imported when first used, so importing :mod:`vljepa.data` stays cheap.
 | easyvqa            | vqa        | bundled ``easy_vqa`` package (train/test)                          |
 | easyvqa-reworded   | vqa        | easy-VQA test questions in other words, by category (test only)    |
 | easyvqa-paraphrased| vqa        | easy-VQA train questions, some paraphrased (train only)            |
+| easyvqa-unseen-constructions | vqa | easy-VQA yes/no test questions in constructions no grammar uses |
 | easyvqa-captions   | captioning | captions from each easy-VQA image's own QA facts                   |
 | scenes             | captioning | procedural multi-object scenes (:mod:`vljepa.data.scenes`)         |
 | scenes-reworded    | captioning | the same scenes captioned in other words (evaluation only)         |
@@ -70,6 +71,12 @@ for _name, _task, _loader, _description in (
         "vqa",
         "vljepa.data.reworded:load_easyvqa_reworded",
         "easy-VQA test questions in other words, one category per row (robustness evaluation)",
+    ),
+    (
+        "easyvqa-unseen-constructions",
+        "vqa",
+        "vljepa.data.unseen_constructions:load_easyvqa_unseen_constructions",
+        "easy-VQA yes/no test questions in polar-question constructions neither grammar uses (evaluation only)",
     ),
     (
         "easyvqa-paraphrased",

@@ -11,11 +11,12 @@ phrase is shared and that no frame is ever worded the same by both grammars.
 What is shared is English syntax. The ``syntax`` category asks yes/no questions in the polar-question
 constructions a grammar of English lists (predication "is the item red?", a fronted target "a circle: does
 the photo have one?", declarative and tag questions "..., right?", a cleft "is it a circle that ...", and
-negation by exclusion "does the item have a coloring besides red?"). It
-was added after session 5's analysis found that the robustness set's re-worded yes/no questions answered
-with a colour or shape word were, almost all, in two constructions no training question used (predication
-"is the figure red?", dislocation "a red shape, is there one in the image?"). For those two the robustness
-set measures unseen wordings of seen constructions, not unseen constructions; BENCHMARKS.md says so.
+negation by exclusion "does the item have a coloring besides red?"). It was added in session 6, after the
+robustness set's yes/no questions answered with a colour or shape word turned out to be, almost all, in three
+constructions no training question used (predication "is the figure red?", dislocation "a red shape, is there
+one in the image?", exclusion "is the shape some color other than red?"). For those three the robustness set
+measures unseen wordings of seen constructions; ``easyvqa-unseen-constructions``
+(:mod:`vljepa.data.unseen_constructions`) is the held-out check for constructions. BENCHMARKS.md has both.
 
 The grammar stays small on purpose (at most ~3,000 distinct questions over the 35 easy-VQA frames): a
 predictor that caches frozen language-model states per distinct question pays per string.

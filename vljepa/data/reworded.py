@@ -34,6 +34,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import datasets
 
 from vljepa.data.cache import cached_dataset
@@ -92,26 +94,32 @@ def reworded_rows(
     return rows
 
 
-def _build(seed: int, use_cache: bool) -> datasets.Dataset:
+def rows_from_test_questions(
+    rows_of: Callable[[str, str, str], list[dict[str, str]]], use_cache: bool
+) -> datasets.Dataset:
+    """The easy-VQA test set re-asked: ``rows_of(question, answer, question_id)`` gives each original question's
+    rows (``{"question", "answer", "category"}``), each kept on the original image with the original's columns."""
     source = text_columns(load_easyvqa("test", use_cache=use_cache))
     features = with_extra_features("vqa", REWORDED_EXTRA_FEATURES)
     columns: dict[str, list] = {name: [] for name in features}
     for index, question in enumerate(source["question"]):
         answer = source["answers"][index][0]
         question_id = source["question_id"][index]
-        for row in reworded_rows(question, answer, question_id, seed=seed):
-            columns["image"].append(source["image"][index])
+        for row in rows_of(question, answer, question_id):
+            for name in ("image", "question_type", "candidates", "image_id"):
+                columns[name].append(source[name][index])
             columns["question"].append(row["question"])
             columns["answers"].append([row["answer"]])
-            columns["question_type"].append(source["question_type"][index])
-            columns["candidates"].append(source["candidates"][index])
-            columns["image_id"].append(source["image_id"][index])
             columns["question_id"].append(f"{question_id}-{row['category']}")
             columns["category"].append(row["category"])
             columns["original_question"].append(question)
             columns["original_question_id"].append(question_id)
             columns["original_answer"].append(answer)
     return datasets.Dataset.from_dict(columns, features=features, split=datasets.Split("test"))
+
+
+def _build(seed: int, use_cache: bool) -> datasets.Dataset:
+    return rows_from_test_questions(lambda q, a, qid: reworded_rows(q, a, qid, seed=seed), use_cache)
 
 
 def load_easyvqa_reworded(split: str = "test", *, seed: int = 0, use_cache: bool = True) -> datasets.Dataset:

@@ -5,7 +5,7 @@ at ``easyvqa-reworded``'s failures (:mod:`vljepa.data.paraphrase_grammar` says w
 constructions ``easyvqa-reworded`` measures unseen wordings, not unseen constructions. This set was written
 afterwards and evaluated without changing anything in response: five polar-question constructions that neither
 the training grammar nor the robustness grammar uses, in words neither uses
-(``tests/vljepa/test_data_reworded.py`` proves both disjointnesses, as for the other two grammars):
+(``tests/vljepa/test_data_unseen_constructions.py`` proves both disjointnesses):
 
 * ``ellipsis``: no verb ("any red shapes in the image?", "zero circles in the image?");
 * ``conditional``: "if i look at the image, will i find a circle?" / "... will i fail to find ...";
@@ -32,11 +32,10 @@ from __future__ import annotations
 import datasets
 
 from vljepa.data.cache import cached_dataset
-from vljepa.data.easyvqa import _package_key, load_easyvqa
+from vljepa.data.easyvqa import _package_key
 from vljepa.data.phrase_grammar import PhraseGrammar, presence_forms, stable_rng
 from vljepa.data.question_frames import parse_question, reworded_answer
-from vljepa.data.reworded import REWORDED_EXTRA_FEATURES, text_columns
-from vljepa.data.schema import with_extra_features
+from vljepa.data.reworded import rows_from_test_questions
 
 _ONE = {"color_target": "a {col} shape", "shape_target": "a {shp}"}
 _MANY = {"color_target": "{col} shapes", "shape_target": "{shp}s"}
@@ -86,24 +85,11 @@ def unseen_construction_row(question: str, answer: str, question_id: str, *, see
 
 
 def _build(seed: int, use_cache: bool) -> datasets.Dataset:
-    source = text_columns(load_easyvqa("test", use_cache=use_cache))
-    features = with_extra_features("vqa", REWORDED_EXTRA_FEATURES)
-    columns: dict[str, list] = {name: [] for name in features}
-    for index, question in enumerate(source["question"]):
-        answer, question_id = source["answers"][index][0], source["question_id"][index]
+    def rows_of(question: str, answer: str, question_id: str) -> list[dict[str, str]]:
         row = unseen_construction_row(question, answer, question_id, seed=seed)
-        if row is None:
-            continue
-        for name in ("image", "question_type", "candidates", "image_id"):
-            columns[name].append(source[name][index])
-        columns["question"].append(row["question"])
-        columns["answers"].append([row["answer"]])
-        columns["question_id"].append(f"{question_id}-{row['category']}")
-        columns["category"].append(row["category"])
-        columns["original_question"].append(question)
-        columns["original_question_id"].append(question_id)
-        columns["original_answer"].append(answer)
-    return datasets.Dataset.from_dict(columns, features=features, split=datasets.Split("test"))
+        return [] if row is None else [row]
+
+    return rows_from_test_questions(rows_of, use_cache)
 
 
 def load_easyvqa_unseen_constructions(split: str = "test", *, seed: int = 0, use_cache: bool = True) -> datasets.Dataset:

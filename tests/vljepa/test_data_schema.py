@@ -102,6 +102,7 @@ def test_registry_names_and_loaders():
         "easyvqa-classes",
         "easyvqa-reworded",
         "easyvqa-paraphrased",
+        "easyvqa-unseen-constructions",
         "scenes",
         "scenes-reworded",
         "scenes-vqa",

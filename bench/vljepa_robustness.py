@@ -9,9 +9,9 @@ For each model folder (VL-JEPA or the dual-encoder baseline: anything ``vljepa e
 questions re-worded by rules training never uses) and on ``easyvqa-unseen-constructions`` (its yes/no
 questions in constructions no grammar here uses); all 13 answers are candidates in each. Then it writes a
 Markdown table to ``<output_dir>/robustness.md`` and prints it: overall accuracy on each set, accuracy per
-re-wording category and construction, and the share of yes/no questions answered with yes or no. ``--retrieval`` adds
-R@1/5/10 both ways on the generated test scenes with their training-style captions (``scenes``) and in
-other words (``scenes-reworded``), for models trained on scenes. Each evaluation's own files
+re-wording category and construction, and the share of yes/no questions answered with yes or no.
+``--retrieval`` adds R@1/5/10 both ways on the generated test scenes with their training-style captions
+(``scenes``) and in other words (``scenes-reworded``), for models trained on scenes. Each evaluation's own files
 (``metrics.json``, ``predictions.jsonl``, ``report.md``) stay in ``<output_dir>/<model>/<dataset>/``; an
 evaluation whose ``metrics.json`` exists is reused unless ``--rerun``.
 """

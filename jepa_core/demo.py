@@ -5,7 +5,7 @@ eval`` on ``easyvqa-reworded``, ``llm-jepa train``, ``llm-jepa eval``) so what t
 user types; a failing job stops the demo with its exit code.
 
 The VL-JEPA jobs run with two torch threads (``--vljepa-threads``): the demo owns its machine, and a second
-thread on the second core takes the VL-JEPA part from 623 s to ~400 s (BENCHMARKS.md). The recipes themselves
+thread on the second core took the VL-JEPA part from 623 s to 393-561 s (three runs; BENCHMARKS.md). The recipes themselves
 say one thread, the safe choice on a shared CPU, so a recipe run and the demo differ in float rounding only.
 """
 

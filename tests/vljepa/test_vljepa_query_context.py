@@ -234,3 +234,13 @@ def test_prefilled_states_match_the_states_computed_one_query_at_a_time(tiny_cli
     assert predictor.prefill_query_context(QUERIES) == len(set(QUERIES) - {""})
     assert predictor.prefill_query_context(QUERIES) == 0  # every one cached already
     torch.testing.assert_close(predictor.query_context(ids, mask), one_at_a_time, atol=1e-5, rtol=1e-5)
+
+
+def test_a_prefill_larger_than_the_cache_is_skipped_with_a_warning(tiny_clip, tiny_llama3, vl_tiny_st, caplog):
+    predictor = prefix_model(tiny_clip, tiny_llama3, vl_tiny_st).predictor
+    predictor.query_context.max_entries = 2  # fewer than the 3 distinct non-empty queries
+    with caplog.at_level("WARNING", logger="vljepa.encoders.query_context"):
+        assert predictor.prefill_query_context(QUERIES) == 0
+    assert "would overflow the cache of 2" in caplog.text
+    ids, mask = predictor.tokenize(QUERIES)
+    assert predictor.query_context(ids, mask).shape[:2] == ids.shape  # computed as they come instead

@@ -8,10 +8,13 @@ stacks use to call Hugging Face decoder layers with an explicit mask.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 import torch
 from torch import nn
+
+logger = logging.getLogger(__name__)
 
 
 class QueryContext(nn.Module):
@@ -73,7 +76,9 @@ class QueryContext(nn.Module):
         """
         todo = sorted({key for key in keys if key and key not in self._cache})
         if len(self._cache) + len(todo) > self.max_entries:
-            return 0  # forward() computes them as they come, evicting the oldest
+            logger.warning("Query context: %d new queries would overflow the cache of %d; not prefilled, each is "
+                           "computed when it first comes (evicting the oldest)", len(todo), self.max_entries)
+            return 0
         by_length: dict[int, list[tuple[int, ...]]] = {}
         for key in todo:
             by_length.setdefault(len(key), []).append(key)
